@@ -1,0 +1,291 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting vitals reads, from the environment with flags
+// that mirror each variable (a flag wins over its variable).
+type Config struct {
+	Port               int
+	DatabaseURL        string
+	DataDir            string
+	PGSchema           string
+	SQLiteSyncFull     bool
+	EventsKeep         int
+	SampleInterval     time.Duration
+	PollInterval       time.Duration
+	ProbeTimeout       time.Duration
+	AdminPassword      string
+	ReadTokens         []string
+	IngestTokens       []string
+	MonitorDatabaseURL string
+	RedisURL           string
+	HTTPChecks         []HTTPCheck
+	DiskPaths          []string
+	MachineID          string
+	Region             string
+	LogFormat          string
+}
+
+// HTTPCheck is one VITALS_HTTP_CHECKS entry: a name and the URL to time.
+type HTTPCheck struct {
+	Name string
+	URL  string
+}
+
+// setting describes one variable: its flag, default, meaning, and how it is
+// parsed into Config. The README's configuration table is checked against
+// this list by a test, so the two cannot drift.
+type setting struct {
+	Env     string
+	Default string
+	Help    string
+	// Secret settings are never printed or logged.
+	Secret bool
+	parse  func(c *Config, v string) error
+}
+
+// flagName is the variable's flag: PORT -> --port, VITALS_DATA_DIR -> --data-dir.
+func (s setting) flagName() string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.Env, "VITALS_")), "_", "-")
+}
+
+func settings() []setting {
+	return []setting{
+		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (1-65535)",
+			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 1, 65535); return }},
+		{Env: "DATABASE_URL", Help: "PostgreSQL URL (postgres:// or postgresql://); unset selects SQLite", Secret: true,
+			parse: func(c *Config, v string) error {
+				if v != "" {
+					if err := postgresURL(v); err != nil {
+						return err
+					}
+				}
+				c.DatabaseURL = v
+				return nil
+			}},
+		{Env: "VITALS_DATA_DIR", Default: "./data", Help: "directory of the SQLite file vitals.db, created on first run",
+			parse: func(c *Config, v string) error { return nonEmpty(&c.DataDir, v) }},
+		{Env: "VITALS_PG_SCHEMA", Default: "vitals", Help: "PostgreSQL schema that holds every vitals table",
+			parse: func(c *Config, v string) error {
+				if !identPattern(v) {
+					return errors.New("must be a lower-case identifier: letters, digits and '_', starting with a letter, at most 63 characters")
+				}
+				c.PGSchema = v
+				return nil
+			}},
+		{Env: "VITALS_SQLITE_SYNC", Default: "normal", Help: "SQLite durability: normal (survives a crash of vitals) or full (survives a power loss, slower)",
+			parse: func(c *Config, v string) error {
+				switch v {
+				case "normal":
+					c.SQLiteSyncFull = false
+				case "full":
+					c.SQLiteSyncFull = true
+				default:
+					return errors.New("must be normal or full")
+				}
+				return nil
+			}},
+		{Env: "VITALS_EVENTS_KEEP", Default: "1000", Help: "how many of the newest events to keep; pruning starts at 10 % more",
+			parse: func(c *Config, v string) (err error) { c.EventsKeep, err = intIn(v, 10, 10_000_000); return }},
+		{Env: "VITALS_SAMPLE_INTERVAL", Default: "5s", Help: "how often the probes run (a Go duration, 1s to 1h)",
+			parse: func(c *Config, v string) (err error) {
+				c.SampleInterval, err = durationIn(v, time.Second, time.Hour)
+				return
+			}},
+		{Env: "VITALS_POLL_INTERVAL", Default: "30s", Help: "how often the dashboard refreshes (1s to 1h)",
+			parse: func(c *Config, v string) (err error) {
+				c.PollInterval, err = durationIn(v, time.Second, time.Hour)
+				return
+			}},
+		{Env: "VITALS_PROBE_TIMEOUT", Default: "2s", Help: "how long one probe may take before it is reported unavailable (100ms to 1m)",
+			parse: func(c *Config, v string) (err error) {
+				c.ProbeTimeout, err = durationIn(v, 100*time.Millisecond, time.Minute)
+				return
+			}},
+		{Env: "VITALS_ADMIN_PASSWORD", Help: "the admin's password; unset, the first start generates one, prints it once and stores only its hash", Secret: true,
+			parse: func(c *Config, v string) error {
+				if v != "" && len(v) < 8 {
+					return errors.New("must be at least 8 characters")
+				}
+				c.AdminPassword = v
+				return nil
+			}},
+		{Env: "VITALS_READ_TOKEN", Help: "bearer token(s) that may read the JSON API, comma-separated", Secret: true,
+			parse: func(c *Config, v string) (err error) { c.ReadTokens, err = tokens(v); return }},
+		{Env: "VITALS_INGEST_TOKEN", Help: "bearer token(s) that may post events, comma-separated", Secret: true,
+			parse: func(c *Config, v string) (err error) { c.IngestTokens, err = tokens(v); return }},
+		{Env: "VITALS_MONITOR_DATABASE_URL", Help: "PostgreSQL URL of the database to monitor, when it is not the store's (the application's)", Secret: true,
+			parse: func(c *Config, v string) error {
+				if v != "" {
+					if err := postgresURL(v); err != nil {
+						return err
+					}
+				}
+				c.MonitorDatabaseURL = v
+				return nil
+			}},
+		{Env: "REDIS_URL", Help: "Redis URL (redis:// or rediss://) to monitor; unset shows Redis as not configured", Secret: true,
+			parse: func(c *Config, v string) error {
+				if v != "" {
+					u, err := url.Parse(v)
+					if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+						return errors.New("must be a redis:// or rediss:// URL with a host")
+					}
+				}
+				c.RedisURL = v
+				return nil
+			}},
+		{Env: "VITALS_HTTP_CHECKS", Help: "HTTP targets to time, as name=url pairs, comma-separated (api=http://app.internal/health)",
+			parse: func(c *Config, v string) (err error) { c.HTTPChecks, err = httpChecks(v); return }},
+		{Env: "VITALS_DISK_PATHS", Help: "paths whose filesystems are reported, comma-separated; default / and the data directory",
+			parse: func(c *Config, v string) error { c.DiskPaths = splitList(v); return nil }},
+		{Env: "FLY_MACHINE_ID", Help: "instance id (set by Fly.io); default the host name",
+			parse: func(c *Config, v string) error { c.MachineID = v; return nil }},
+		{Env: "FLY_REGION", Help: "instance region (set by Fly.io)",
+			parse: func(c *Config, v string) error { c.Region = v; return nil }},
+		{Env: "VITALS_LOG_FORMAT", Default: "auto", Help: "log format: auto (text on a terminal, JSON otherwise), text or json",
+			parse: func(c *Config, v string) error {
+				switch v {
+				case "auto", "text", "json":
+					c.LogFormat = v
+					return nil
+				}
+				return errors.New("must be auto, text or json")
+			}},
+	}
+}
+
+// ConfigError is a bad setting; main exits with status 2 on it.
+type ConfigError struct {
+	Name string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("configuration: %s: %v", e.Name, e.Err) }
+
+// loadConfig reads the settings from getenv and args (flags win).
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	list := settings()
+	fs := flag.NewFlagSet("vitals serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	flags := make([]*string, len(list))
+	for i, s := range list {
+		flags[i] = fs.String(s.flagName(), "", s.Help+" (env "+s.Env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, &ConfigError{Name: "flags", Err: err}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, &ConfigError{Name: "flags", Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var c Config
+	for i, s := range list {
+		v, name := getenv(s.Env), s.Env
+		if set[s.flagName()] {
+			v, name = *flags[i], "--"+s.flagName()
+		}
+		if v == "" {
+			v = s.Default
+		}
+		if err := s.parse(&c, v); err != nil {
+			return Config{}, &ConfigError{Name: name, Err: err}
+		}
+	}
+	return c, nil
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return 0, fmt.Errorf("must be a duration such as 5s or 1m, from %s to %s", lo, hi)
+	}
+	return d, nil
+}
+
+func nonEmpty(dst *string, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	*dst = v
+	return nil
+}
+
+func postgresURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Never echo the value: it may hold a password.
+		return errors.New("must be a postgres:// or postgresql:// URL")
+	}
+	return nil
+}
+
+func identPattern(v string) bool {
+	if v == "" || len(v) > 63 || v[0] < 'a' || v[0] > 'z' {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func tokens(v string) ([]string, error) {
+	list := splitList(v)
+	for _, t := range list {
+		if len(t) < 16 {
+			return nil, errors.New("each token must be at least 16 characters")
+		}
+	}
+	return list, nil
+}
+
+func httpChecks(v string) ([]HTTPCheck, error) {
+	var out []HTTPCheck
+	seen := map[string]bool{}
+	for _, p := range splitList(v) {
+		name, raw, ok := strings.Cut(p, "=")
+		name = strings.TrimSpace(name)
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if !ok || !identPattern(name) || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("must be name=url pairs, comma-separated, with lower-case names and http(s) URLs")
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("name %q appears twice", name)
+		}
+		seen[name] = true
+		out = append(out, HTTPCheck{Name: name, URL: u.String()})
+	}
+	return out, nil
+}

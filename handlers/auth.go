@@ -1,0 +1,181 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Role is what a request's credential allows.
+type Role int
+
+// The roles, one per kind of credential (DESIGN.md, Security model).
+const (
+	RoleNone Role = iota
+	// RoleAdmin is the admin's password: the page and every read.
+	RoleAdmin
+	// RoleRead is a read token: the JSON API's GET routes and /metrics.
+	RoleRead
+	// RoleIngest is an ingest token: posting events, nothing else.
+	RoleIngest
+)
+
+// AdminUser is the user name the admin signs in with.
+const AdminUser = "admin"
+
+// Credentials holds what requests are checked against, all in memory so
+// that no request costs a query. It is safe for concurrent use.
+type Credentials struct {
+	// adminEnv is the SHA-256 of VITALS_ADMIN_PASSWORD, when set; it wins
+	// over the stored hash and needs no database.
+	adminEnv *[32]byte
+	// adminHash is the bcrypt hash kept in the store, loaded once it is
+	// reachable.
+	adminHash atomic.Pointer[[]byte]
+	// verified is the SHA-256 of the last password that matched adminHash,
+	// so bcrypt runs once per password, not on every request.
+	verified atomic.Pointer[[32]byte]
+	read     [][32]byte
+	ingest   [][32]byte
+}
+
+// NewCredentials makes the checker. adminPassword is VITALS_ADMIN_PASSWORD
+// (empty when unset); readTokens and ingestTokens are the configured bearer
+// tokens.
+func NewCredentials(adminPassword string, readTokens, ingestTokens []string) *Credentials {
+	c := &Credentials{}
+	if adminPassword != "" {
+		h := sha256.Sum256([]byte(adminPassword))
+		c.adminEnv = &h
+	}
+	for _, t := range readTokens {
+		c.read = append(c.read, sha256.Sum256([]byte(t)))
+	}
+	for _, t := range ingestTokens {
+		c.ingest = append(c.ingest, sha256.Sum256([]byte(t)))
+	}
+	return c
+}
+
+// SetAdminHash installs the bcrypt hash of the admin password read from the
+// store. It is ignored when VITALS_ADMIN_PASSWORD is set.
+func (c *Credentials) SetAdminHash(hash []byte) {
+	h := append([]byte(nil), hash...)
+	c.adminHash.Store(&h)
+	c.verified.Store(nil)
+}
+
+// AdminFromEnv reports whether the admin password comes from the
+// environment.
+func (c *Credentials) AdminFromEnv() bool { return c.adminEnv != nil }
+
+var errAdminNotLoaded = errors.New("admin password not loaded yet")
+
+// checkAdmin compares a password with the admin's in constant time.
+func (c *Credentials) checkAdmin(password string) (bool, error) {
+	sum := sha256.Sum256([]byte(password))
+	if c.adminEnv != nil {
+		return subtle.ConstantTimeCompare(sum[:], c.adminEnv[:]) == 1, nil
+	}
+	hash := c.adminHash.Load()
+	if hash == nil {
+		return false, errAdminNotLoaded
+	}
+	if v := c.verified.Load(); v != nil && subtle.ConstantTimeCompare(sum[:], v[:]) == 1 {
+		return true, nil
+	}
+	if bcrypt.CompareHashAndPassword(*hash, []byte(password)) != nil {
+		return false, nil
+	}
+	c.verified.Store(&sum)
+	return true, nil
+}
+
+// tokenRole finds the role of a bearer token. Every configured token is
+// compared, so the time taken does not depend on which one matched.
+func (c *Credentials) tokenRole(token string) Role {
+	sum := sha256.Sum256([]byte(token))
+	role := RoleNone
+	for i := range c.read {
+		if subtle.ConstantTimeCompare(sum[:], c.read[i][:]) == 1 {
+			role = RoleRead
+		}
+	}
+	for i := range c.ingest {
+		if subtle.ConstantTimeCompare(sum[:], c.ingest[i][:]) == 1 {
+			role = RoleIngest
+		}
+	}
+	return role
+}
+
+const roleKey = "vitals.role"
+
+// authenticate reads the request's credential, if any, and records its role.
+// It rejects a credential that is present but wrong; a request with none
+// goes on as RoleNone and the route's guard decides.
+func (s *server) authenticate(c *fiber.Ctx) error {
+	header := c.Get(fiber.HeaderAuthorization)
+	role := RoleNone
+	switch {
+	case header == "":
+	case len(header) > 7 && strings.EqualFold(header[:7], "bearer "):
+		role = s.creds.tokenRole(strings.TrimSpace(header[7:]))
+		if role == RoleNone {
+			return &Problem{Status: fiber.StatusUnauthorized, Detail: "the bearer token is not valid",
+				Header: map[string]string{fiber.HeaderWWWAuthenticate: `Bearer realm="vitals", error="invalid_token"`}}
+		}
+	case len(header) > 6 && strings.EqualFold(header[:6], "basic "):
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[6:]))
+		if err != nil {
+			return newProblem(fiber.StatusUnauthorized, "malformed Basic credentials")
+		}
+		user, pass, _ := strings.Cut(string(raw), ":")
+		ok, err := s.creds.checkAdmin(pass)
+		if errors.Is(err, errAdminNotLoaded) {
+			p := newProblem(fiber.StatusServiceUnavailable, "the admin password is kept in the store, which is not reachable yet; try again shortly")
+			p.Header = map[string]string{fiber.HeaderRetryAfter: "5"}
+			return p
+		}
+		// The user name is compared too, and after the password so that both
+		// paths take the same time.
+		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(AdminUser)) != 1 {
+			return newProblem(fiber.StatusUnauthorized, "wrong user name or password")
+		}
+		role = RoleAdmin
+	default:
+		return newProblem(fiber.StatusUnauthorized, "unsupported Authorization scheme; use Basic or Bearer")
+	}
+	c.Locals(roleKey, role)
+	return c.Next()
+}
+
+// require lets a request through only with one of the given roles: 401
+// without a credential, 403 with one of the wrong kind. what names the
+// action for the 403's message ("read", "post events").
+func require(what string, roles ...Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		role, _ := c.Locals(roleKey).(Role)
+		for _, r := range roles {
+			if role == r {
+				return c.Next()
+			}
+		}
+		if role == RoleNone {
+			p := newProblem(fiber.StatusUnauthorized, "credentials are required")
+			if isAPI(c.Path()) {
+				p.Header = map[string]string{fiber.HeaderWWWAuthenticate: `Bearer realm="vitals"`}
+			}
+			return p
+		}
+		return newProblem(fiber.StatusForbidden, "this credential may not "+what)
+	}
+}
+
+func isAPI(path string) bool { return strings.HasPrefix(path, "/api/") || path == "/metrics" }

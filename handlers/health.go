@@ -1,0 +1,143 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// HealthCheck is one component /health looks at.
+type HealthCheck struct {
+	// Name is the key in the checks map, e.g. "database:responseTime".
+	Name          string
+	ComponentType string
+	// Critical components fail the whole check when down (the store);
+	// others only warn (Redis).
+	Critical bool
+	Check    func(ctx context.Context) error
+}
+
+// Health answers /health in the application/health+json format. Its checks
+// run within their own budget and the result is cached, so a storm of
+// health checks costs the database at most one query per TTL.
+type Health struct {
+	checks  []HealthCheck
+	budget  time.Duration
+	ttl     time.Duration
+	version string
+
+	mu      sync.Mutex
+	body    []byte
+	status  int
+	expires time.Time
+}
+
+// NewHealth makes the checker. budget bounds one run of all checks (1 s);
+// ttl is how long a result is reused (1 s).
+func NewHealth(version string, budget, ttl time.Duration, checks ...HealthCheck) *Health {
+	return &Health{checks: checks, budget: budget, ttl: ttl, version: version}
+}
+
+type healthResult struct {
+	ComponentType string   `json:"componentType,omitempty"`
+	ObservedValue *float64 `json:"observedValue"`
+	ObservedUnit  string   `json:"observedUnit"`
+	Status        string   `json:"status"`
+	Time          string   `json:"time"`
+	Output        string   `json:"output,omitempty"`
+}
+
+type healthDoc struct {
+	Status  string                    `json:"status"`
+	Version string                    `json:"version,omitempty"`
+	Checks  map[string][]healthResult `json:"checks"`
+}
+
+// Result returns the cached body and status, running the checks when the
+// cache has expired. Callers arriving during a run wait for it instead of
+// starting their own.
+func (h *Health) Result() ([]byte, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Now().Before(h.expires) {
+		return h.body, h.status
+	}
+	h.body, h.status = h.run()
+	h.expires = time.Now().Add(h.ttl)
+	return h.body, h.status
+}
+
+func (h *Health) run() ([]byte, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.budget)
+	defer cancel()
+	doc := healthDoc{Status: "pass", Version: h.version, Checks: map[string][]healthResult{}}
+	results := make([]healthResult, len(h.checks))
+	var wg sync.WaitGroup
+	for i, c := range h.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runCheck(ctx, c)
+		}()
+	}
+	// Every check honours ctx; wait past the budget only by a hair, so a
+	// check that ignores its context cannot hold /health.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(h.budget + 50*time.Millisecond):
+	}
+	for i, c := range h.checks {
+		r := results[i]
+		if r.Status == "" {
+			r = healthResult{ComponentType: c.ComponentType, ObservedUnit: "ms", Status: "fail",
+				Time: time.Now().UTC().Format(time.RFC3339Nano), Output: "no answer within " + h.budget.String()}
+		}
+		if r.Status == "fail" {
+			if c.Critical {
+				doc.Status = "fail"
+			} else {
+				r.Status = "warn"
+				if doc.Status == "pass" {
+					doc.Status = "warn"
+				}
+			}
+		}
+		doc.Checks[c.Name] = []healthResult{r}
+	}
+	body, _ := json.Marshal(doc)
+	if doc.Status == "fail" {
+		return body, fiber.StatusServiceUnavailable
+	}
+	return body, fiber.StatusOK
+}
+
+func runCheck(ctx context.Context, c HealthCheck) healthResult {
+	start := time.Now()
+	err := c.Check(ctx)
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	r := healthResult{ComponentType: c.ComponentType, ObservedUnit: "ms", Status: "pass", Time: time.Now().UTC().Format(time.RFC3339Nano)}
+	if err != nil {
+		r.Status = "fail"
+		// Only a fixed phrase: error text could carry a host name or a
+		// connection string, and /health is public.
+		r.Output = "unreachable"
+		if ctx.Err() != nil {
+			r.Output = "no answer within budget"
+		}
+		return r
+	}
+	r.ObservedValue = &ms
+	return r
+}
+
+func (s *server) health(c *fiber.Ctx) error {
+	body, status := s.Health.Result()
+	c.Set(fiber.HeaderContentType, "application/health+json")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(status).Send(body)
+}
