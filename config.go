@@ -164,6 +164,9 @@ func settings() []setting {
 	}
 }
 
+// errHelp is returned when the flags asked for help, which was printed.
+var errHelp = errors.New("help requested")
+
 // ConfigError is a bad setting; main exits with status 2 on it.
 type ConfigError struct {
 	Name string
@@ -182,6 +185,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		flags[i] = fs.String(s.flagName(), "", s.Help+" (env "+s.Env+")")
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, errHelp
+		}
 		return Config{}, &ConfigError{Name: "flags", Err: err}
 	}
 	if fs.NArg() > 0 {

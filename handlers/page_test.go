@@ -1,0 +1,83 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestPageEscapesEventText(t *testing.T) {
+	h := newSQLiteHarness(t)
+	payload := `{"type":"user_registered","message":"<script>alert(1)</script>","user_email":"x@example.com","details":{"html":"<img src=x onerror=alert(2)>"}}`
+	if status, body := h.postJSON(payload, asIngest); status != 201 {
+		t.Fatalf("post: %d %s", status, body)
+	}
+	for _, path := range []string{"/", "/partials/events"} {
+		status, hdr, body := h.do("GET", path, nil, "", asAdmin)
+		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET %s: %d %s", path, status, hdr.Get("Content-Type"))
+		}
+		page := string(body)
+		if strings.Contains(page, "<script>alert(1)") || strings.Contains(page, "<img src=x") {
+			t.Fatalf("GET %s: event text reached the page unescaped", path)
+		}
+		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Fatalf("GET %s: escaped message missing", path)
+		}
+		if !strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("GET %s: CSP %q", path, hdr.Get("Content-Security-Policy"))
+		}
+	}
+}
+
+func TestPageShowsCardsAndPolls(t *testing.T) {
+	h := newSQLiteHarness(t)
+	_, _, body := h.do("GET", "/", nil, "", asAdmin)
+	page := string(body)
+	for _, want := range []string{`id="card-cpu"`, `id="card-memory"`, `card-disk`, `id="card-db-connections"`, `id="card-db-latency"`,
+		`hx-get="/partials/cards"`, `hx-get="/partials/events"`, `hx-trigger="every 30s"`, "No events yet."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	// SQLite has no connection figures: the card says N/A with the reason.
+	i := strings.Index(page, `id="card-db-connections"`)
+	if card := page[i : i+600]; !strings.Contains(card, "N/A") || !strings.Contains(card, "title=") {
+		t.Errorf("connections card on SQLite: %s", card)
+	}
+	if strings.Contains(page, "style=") || strings.Contains(page, "<script>") {
+		t.Error("page has inline style or script, which the CSP forbids")
+	}
+	_, _, cards := h.do("GET", "/partials/cards", nil, "", asAdmin)
+	if !strings.HasPrefix(strings.TrimSpace(string(cards)), `<section id="cards"`) {
+		t.Errorf("cards fragment: %.200s", cards)
+	}
+}
+
+func TestSystemMetricsShape(t *testing.T) {
+	h := newSQLiteHarness(t)
+	status, hdr, body := h.do("GET", "/api/v1/system/metrics", nil, "", asReader)
+	if status != 200 || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", status, hdr.Get("Content-Type"))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"collected_at", "instance", "cpu", "memory", "disk", "database"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("snapshot lacks %q: %s", k, body)
+		}
+	}
+	var db struct {
+		Status      string   `json:"status"`
+		Connections *int64   `json:"connections"`
+		LatencyMS   *float64 `json:"latency_ms"`
+	}
+	if err := json.Unmarshal(m["database"], &db); err != nil {
+		t.Fatal(err)
+	}
+	if db.Status != "ok" || db.Connections != nil || db.LatencyMS == nil {
+		t.Errorf("database on SQLite: %s", m["database"])
+	}
+}
