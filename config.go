@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"vitals/probes"
 )
 
 // Config is every setting vitals reads, from the environment with flags
@@ -28,17 +30,11 @@ type Config struct {
 	IngestTokens       []string
 	MonitorDatabaseURL string
 	RedisURL           string
-	HTTPChecks         []HTTPCheck
+	HTTPChecks         []probes.HTTPTargetConfig
 	DiskPaths          []string
 	MachineID          string
 	Region             string
 	LogFormat          string
-}
-
-// HTTPCheck is one VITALS_HTTP_CHECKS entry: a name and the URL to time.
-type HTTPCheck struct {
-	Name string
-	URL  string
 }
 
 // setting describes one variable: its flag, default, meaning, and how it is
@@ -60,8 +56,8 @@ func (s setting) flagName() string {
 
 func settings() []setting {
 	return []setting{
-		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (1-65535)",
-			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 1, 65535); return }},
+		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (0 picks a free one)",
+			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 0, 65535); return }},
 		{Env: "DATABASE_URL", Help: "PostgreSQL URL (postgres:// or postgresql://); unset selects SQLite", Secret: true,
 			parse: func(c *Config, v string) error {
 				if v != "" {
@@ -145,7 +141,14 @@ func settings() []setting {
 				return nil
 			}},
 		{Env: "VITALS_HTTP_CHECKS", Help: "HTTP targets to time, as name=url pairs, comma-separated (api=http://app.internal/health)",
-			parse: func(c *Config, v string) (err error) { c.HTTPChecks, err = httpChecks(v); return }},
+			parse: func(c *Config, v string) error {
+				checks, err := probes.ParseHTTPTargets(v)
+				if err != nil {
+					return errors.New(strings.TrimPrefix(err.Error(), "probes: "))
+				}
+				c.HTTPChecks = checks
+				return nil
+			}},
 		{Env: "VITALS_DISK_PATHS", Help: "paths whose filesystems are reported, comma-separated; default / and the data directory",
 			parse: func(c *Config, v string) error { c.DiskPaths = splitList(v); return nil }},
 		{Env: "FLY_MACHINE_ID", Help: "instance id (set by Fly.io); default the host name",
@@ -275,23 +278,4 @@ func tokens(v string) ([]string, error) {
 		}
 	}
 	return list, nil
-}
-
-func httpChecks(v string) ([]HTTPCheck, error) {
-	var out []HTTPCheck
-	seen := map[string]bool{}
-	for _, p := range splitList(v) {
-		name, raw, ok := strings.Cut(p, "=")
-		name = strings.TrimSpace(name)
-		u, err := url.Parse(strings.TrimSpace(raw))
-		if !ok || !identPattern(name) || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, errors.New("must be name=url pairs, comma-separated, with lower-case names and http(s) URLs")
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("name %q appears twice", name)
-		}
-		seen[name] = true
-		out = append(out, HTTPCheck{Name: name, URL: u.String()})
-	}
-	return out, nil
 }

@@ -6,6 +6,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,19 @@ const DefaultEventsKeep = 1000
 // a prune does not run on every insert.
 func PruneThreshold(keep int) int { return keep + keep/10 }
 
+// ShouldPrune is the retention decision both backends make after adding to
+// the stored count: prune back to keep once more than PruneThreshold(keep)
+// events are stored.
+func ShouldPrune(stored int64, keep int) bool { return stored > int64(PruneThreshold(keep)) }
+
+// IsNullDetails reports whether details mean "no details": absent, blank or
+// JSON null. Stores keep all of these as SQL NULL and return nil for them,
+// so that there is one representation.
+func IsNullDetails(d json.RawMessage) bool {
+	t := bytes.TrimSpace(d)
+	return len(t) == 0 || string(t) == "null"
+}
+
 // Event is one stored activity event (the seed's activity_events row).
 type Event struct {
 	ID        int64           `json:"id"`
@@ -55,7 +69,20 @@ type EventFilter struct {
 	// Types keeps only events of these types; empty means every type.
 	Types []string
 	// Limit is the most events returned; the caller bounds it (1..200).
+	// Zero or less means no limit (retention bounds the table anyway).
 	Limit int
+	// Before, when set, keeps only events strictly older than that
+	// position in the newest-first order, for cursor pagination: pass the
+	// CreatedAt and ID of the last event of the previous page.
+	Before *EventCursor
+}
+
+// EventCursor is a position in the newest-first order of events. CreatedAt
+// must be the value the store returned, at its full precision
+// (microseconds on PostgreSQL, milliseconds on SQLite).
+type EventCursor struct {
+	CreatedAt time.Time
+	ID        int64
 }
 
 // Store is what vitals needs from a database. Every method takes a context
@@ -82,4 +109,34 @@ type Store interface {
 
 	// Close releases the store's connections.
 	Close() error
+}
+
+// MigrationStatus is one migration known to a store and whether it has been
+// applied, for `vitals migrate status`.
+type MigrationStatus struct {
+	// Version is the number the migration file starts with.
+	Version int64
+	// Name is the migration's file name.
+	Name string
+	// Applied reports whether the migration is applied in the database.
+	Applied bool
+	// AppliedAt is when it was applied; zero when it is pending.
+	AppliedAt time.Time
+}
+
+// Migrator is implemented by stores whose schema is managed by migrations
+// (both backends), so that `vitals migrate up|down|status` and the tests can
+// move the schema without knowing the backend. Opening a store already
+// applies every pending migration.
+type Migrator interface {
+	// MigrateUp applies every pending migration.
+	MigrateUp(ctx context.Context) error
+	// MigrateDown rolls back the most recently applied migration; it does
+	// nothing when none is applied.
+	MigrateDown(ctx context.Context) error
+	// MigrateDownTo rolls back every applied migration above version;
+	// version 0 rolls back all of them.
+	MigrateDownTo(ctx context.Context, version int64) error
+	// MigrationStatus lists every known migration, oldest first.
+	MigrationStatus(ctx context.Context) ([]MigrationStatus, error)
 }

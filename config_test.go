@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.DataDir != "./data" || c.PGSchema != "vitals" || c.EventsKeep != 1000 ||
+		c.SampleInterval != 5*time.Second || c.PollInterval != 30*time.Second || c.ProbeTimeout != 2*time.Second ||
+		c.DatabaseURL != "" || c.SQLiteSyncFull || c.LogFormat != "auto" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestConfigFlagsWin(t *testing.T) {
+	c, err := loadConfig([]string{"--port", "9000", "--data-dir=/tmp/x"}, envOf(map[string]string{"PORT": "7000", "VITALS_EVENTS_KEEP": "50"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9000 || c.DataDir != "/tmp/x" || c.EventsKeep != 50 {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// A bad value names the variable and what it accepts, and never echoes a
+// secret value.
+func TestConfigBadValues(t *testing.T) {
+	cases := []struct {
+		env, value, want string
+	}{
+		{"PORT", "http", "PORT: must be a whole number from 0 to 65535"},
+		{"PORT", "70000", "PORT"},
+		{"DATABASE_URL", "mysql://root:hunter2@db/app", "DATABASE_URL: must be a postgres:// or postgresql:// URL"},
+		{"DATABASE_URL", "./vitals.db", "DATABASE_URL"},
+		{"VITALS_PG_SCHEMA", "Public; drop", "VITALS_PG_SCHEMA"},
+		{"VITALS_SQLITE_SYNC", "off", "VITALS_SQLITE_SYNC: must be normal or full"},
+		{"VITALS_EVENTS_KEEP", "0", "VITALS_EVENTS_KEEP"},
+		{"VITALS_SAMPLE_INTERVAL", "5", "VITALS_SAMPLE_INTERVAL: must be a duration"},
+		{"VITALS_SAMPLE_INTERVAL", "10ms", "VITALS_SAMPLE_INTERVAL"},
+		{"VITALS_POLL_INTERVAL", "forever", "VITALS_POLL_INTERVAL"},
+		{"VITALS_PROBE_TIMEOUT", "0s", "VITALS_PROBE_TIMEOUT"},
+		{"VITALS_ADMIN_PASSWORD", "short", "VITALS_ADMIN_PASSWORD: must be at least 8"},
+		{"VITALS_READ_TOKEN", "abc", "VITALS_READ_TOKEN"},
+		{"VITALS_INGEST_TOKEN", "good-token-0123456789,bad", "VITALS_INGEST_TOKEN"},
+		{"VITALS_MONITOR_DATABASE_URL", "redis://x", "VITALS_MONITOR_DATABASE_URL"},
+		{"REDIS_URL", "localhost:6379", "REDIS_URL"},
+		{"VITALS_HTTP_CHECKS", "api", "VITALS_HTTP_CHECKS"},
+		{"VITALS_HTTP_CHECKS", "api=ftp://x", "VITALS_HTTP_CHECKS"},
+		{"VITALS_HTTP_CHECKS", "a=http://x,a=http://y", "VITALS_HTTP_CHECKS"},
+		{"VITALS_LOG_FORMAT", "xml", "VITALS_LOG_FORMAT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			_, err := loadConfig(nil, envOf(map[string]string{tc.env: tc.value}), &bytes.Buffer{})
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("no ConfigError: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error echoes a secret: %q", err)
+			}
+		})
+	}
+	// The flag is named when the flag was wrong.
+	_, err := loadConfig([]string{"--port", "x"}, envOf(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--port") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestBadConfigExitsWithTwo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve"}, envOf(map[string]string{"DATABASE_URL": "sqlite://x"}), &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "DATABASE_URL") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// configTable renders the README's configuration table from settings().
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings() {
+		def := "(unset)"
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		b.WriteString("| `" + s.Env + "` | `--" + s.flagName() + "` | " + def + " | " + s.Help + " |\n")
+	}
+	return b.String()
+}
+
+// The README's configuration table is the one the code defines. Run with
+// VITALS_UPDATE_README=1 to rewrite it.
+func TestREADMEConfigTable(t *testing.T) {
+	const start, end = "<!-- config-table:start -->\n", "<!-- config-table:end -->"
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md has no config-table markers")
+	}
+	want := configTable()
+	if got := s[i+len(start) : j]; got != want {
+		if os.Getenv("VITALS_UPDATE_README") == "1" {
+			s = s[:i+len(start)] + want + s[j:]
+			if err := os.WriteFile("README.md", []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("README.md's configuration table differs from settings(); run VITALS_UPDATE_README=1 go test -run TestREADMEConfigTable .\nwant:\n%s", want)
+	}
+}

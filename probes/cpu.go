@@ -1,0 +1,317 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"path"
+	"sync"
+	"time"
+)
+
+// CPUProbe reports CPU usage as the delta between its previous reading and
+// this one, so it never sleeps to measure. In a cgroup whose quota or
+// cpuset limits it below the machine's CPUs, usage is the cgroup's own
+// counter against its effective cores; otherwise it is /proc/stat.
+type CPUProbe struct {
+	fs     sysfs
+	numCPU int
+	now    func() time.Time
+
+	// mu guards prev: the delta state lives on the probe, and a manual
+	// Tick may overlap the background one.
+	mu   sync.Mutex
+	prev cpuReading
+	have bool
+}
+
+// NewCPUProbe returns the probe of the "cpu" group. Its first Collect
+// only records a baseline and reports "warming up".
+func NewCPUProbe(cfg HostConfig) *CPUProbe {
+	return &CPUProbe{fs: newSysfs(cfg.Root), numCPU: cfg.numCPU(), now: time.Now}
+}
+
+// Name returns "cpu".
+func (p *CPUProbe) Name() string { return "cpu" }
+
+// Collect fills s.CPU.
+func (p *CPUProbe) Collect(_ context.Context, s *Snapshot) {
+	cur, err := p.fs.cpuReading(p.numCPU, p.now())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.have = false
+		s.CPU = CPU{Status: StatusUnavailable, Reason: redact(err.Error())}
+		return
+	}
+	if !p.have {
+		p.prev, p.have = cur, true
+		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
+		return
+	}
+	c, v := cpuBetween(p.prev, cur)
+	switch v {
+	case cpuTooSoon:
+		// Keep the older baseline so the next reading spans more time.
+		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
+		return
+	case cpuRebase:
+		p.prev = cur
+		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
+		return
+	}
+	p.prev = cur
+	s.CPU = c
+}
+
+// cpuReading is one reading of the counters CPU % is computed from.
+type cpuReading struct {
+	source string
+	cores  float64
+	host   hostCPUTimes // source host
+	// source cgroup: cumulative CPU time used and when it was read
+	usageNs uint64
+	at      time.Time
+	// throttling counters, when the cgroup has them
+	throttle                        bool
+	periods, throttled, throttledNs uint64
+}
+
+// cpuVerdict says whether two readings gave a figure.
+type cpuVerdict int
+
+const (
+	cpuOK      cpuVerdict = iota
+	cpuTooSoon            // no time (or no clock tick) between them
+	cpuRebase             // not comparable: source changed or counter reset
+)
+
+// cpuBetween computes the CPU group from two readings.
+func cpuBetween(prev, cur cpuReading) (CPU, cpuVerdict) {
+	if prev.source != cur.source {
+		return CPU{}, cpuRebase
+	}
+	c := CPU{Status: StatusOK, Source: cur.source, Cores: fptr(round(cur.cores, 3))}
+	if cur.source == SourceHost {
+		switch {
+		case cur.host.total < prev.host.total || cur.host.idle < prev.host.idle:
+			return CPU{}, cpuRebase
+		case cur.host.total == prev.host.total:
+			// /proc/stat counts in clock ticks (10 ms): readings
+			// closer than that can be equal.
+			return CPU{}, cpuTooSoon
+		}
+		pct, _ := hostCPUPercent(prev.host, cur.host)
+		c.Percent = fptr(pct)
+		return c, cpuOK
+	}
+	wall := cur.at.Sub(prev.at)
+	switch {
+	case cur.usageNs < prev.usageNs:
+		return CPU{}, cpuRebase
+	case wall <= 0:
+		return CPU{}, cpuTooSoon
+	}
+	c.Percent = fptr(cgroupCPUPercent(cur.usageNs-prev.usageNs, uint64(wall), cur.cores))
+	if cur.throttle {
+		c.ThrottledPeriodsTotal = ptr(cur.throttled)
+		c.ThrottledMSTotal = fptr(round(float64(cur.throttledNs)/1e6, 3))
+		if prev.throttle && cur.periods >= prev.periods && cur.throttled >= prev.throttled {
+			dp, dt := cur.periods-prev.periods, cur.throttled-prev.throttled
+			if dp == 0 {
+				// No CFS period elapsed: the cgroup was idle, so
+				// nothing was throttled.
+				c.ThrottledPercent = ptr(0.0)
+			} else {
+				c.ThrottledPercent = fptr(percent(float64(dt), float64(dp)))
+			}
+		}
+	}
+	return c, cpuOK
+}
+
+// cpuLimit is the CPU the process may use and which cgroup version says so.
+type cpuLimit struct {
+	cores   float64
+	source  string
+	limited bool
+	lay     cgroupLayout
+}
+
+// cpuLimit finds the effective cores: min(quota/period, cpuset size,
+// numCPU) from the cgroup that holds the cpu controller (v1 first, as for
+// memory). Quotas are read up to the mount's root because a parent's
+// quota caps its children.
+func (f sysfs) cpuLimit(numCPU int) (cpuLimit, error) {
+	host := cpuLimit{cores: float64(numCPU), source: SourceHost}
+	lay, err := f.layout()
+	if err != nil {
+		return host, nil
+	}
+	var quota, period int64 = -1, 0
+	cpuset := 0
+	var src string
+	switch {
+	case lay.cpu.dir != "":
+		src = SourceCgroupV1
+		for _, d := range ancestors(lay.cpu) {
+			qf := path.Join(d, "cpu.cfs_quota_us")
+			raw, err := f.read(qf)
+			if isNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return host, fileError(src, qf, err)
+			}
+			q, err := parseInt(raw)
+			if err != nil {
+				return host, fileError(src, qf, err)
+			}
+			if q <= 0 { // -1: no quota at this level
+				continue
+			}
+			pf := path.Join(d, "cpu.cfs_period_us")
+			raw, err = f.read(pf)
+			if err != nil {
+				return host, fileError(src, pf, err)
+			}
+			per, err := parseInt(raw)
+			if err != nil || per <= 0 {
+				if err == nil {
+					err = errors.New("period is not positive")
+				}
+				return host, fileError(src, pf, err)
+			}
+			quota, period = tighterQuota(quota, period, q, per)
+		}
+		if lay.cpuset.dir != "" {
+			n, err := f.cpusetSize(src, lay.cpuset.dir, "cpuset.effective_cpus", "cpuset.cpus")
+			if err != nil {
+				return host, err
+			}
+			cpuset = n
+		}
+	case lay.v2.dir != "":
+		src = SourceCgroupV2
+		for _, d := range ancestors(lay.v2) {
+			mf := path.Join(d, "cpu.max")
+			raw, err := f.read(mf)
+			if isNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return host, fileError(src, mf, err)
+			}
+			q, per, err := parseCPUMax(raw)
+			if err != nil {
+				return host, fileError(src, mf, err)
+			}
+			if q > 0 {
+				quota, period = tighterQuota(quota, period, q, per)
+			}
+		}
+		n, err := f.cpusetSize(src, lay.v2.dir, "cpuset.cpus.effective")
+		if err != nil {
+			return host, err
+		}
+		cpuset = n
+	default:
+		return host, nil
+	}
+	cores := effectiveCores(quota, period, cpuset, numCPU)
+	if cores >= float64(numCPU) {
+		host.lay = lay
+		return host, nil
+	}
+	return cpuLimit{cores: cores, source: src, limited: true, lay: lay}, nil
+}
+
+// tighterQuota keeps whichever of two quota/period pairs allows less CPU.
+func tighterQuota(q1, p1, q2, p2 int64) (int64, int64) {
+	if q1 <= 0 || float64(q2)/float64(p2) < float64(q1)/float64(p1) {
+		return q2, p2
+	}
+	return q1, p1
+}
+
+// cpusetSize counts the CPUs in the first of files that exists in dir; 0
+// when none does (no cpuset controller here).
+func (f sysfs) cpusetSize(src, dir string, files ...string) (int, error) {
+	for _, name := range files {
+		file := path.Join(dir, name)
+		raw, err := f.read(file)
+		if isNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return 0, fileError(src, file, err)
+		}
+		n, err := parseCPUList(raw)
+		if err != nil {
+			return 0, fileError(src, file, err)
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+// cpuReading reads the counters that apply at time now.
+func (f sysfs) cpuReading(numCPU int, now time.Time) (cpuReading, error) {
+	lim, err := f.cpuLimit(numCPU)
+	if err != nil {
+		return cpuReading{}, err
+	}
+	r := cpuReading{source: lim.source, cores: lim.cores, at: now}
+	switch lim.source {
+	case SourceHost:
+		raw, err := f.read("/proc/stat")
+		if err != nil {
+			return cpuReading{}, fileError(SourceHost, "/proc/stat", err)
+		}
+		if r.host, err = parseProcStat(raw); err != nil {
+			return cpuReading{}, fileError(SourceHost, "/proc/stat", err)
+		}
+	case SourceCgroupV1:
+		if lim.lay.cpuacct.dir == "" {
+			return cpuReading{}, errors.New("cgroup v1: cpuacct controller not mounted")
+		}
+		file := path.Join(lim.lay.cpuacct.dir, "cpuacct.usage")
+		raw, err := f.read(file)
+		if err != nil {
+			return cpuReading{}, fileError(lim.source, file, err)
+		}
+		if r.usageNs, err = parseUintFile(raw); err != nil {
+			return cpuReading{}, fileError(lim.source, file, err)
+		}
+		// Throttling counters are a bonus: their absence does not make
+		// the CPU figure unavailable.
+		if stat, err := f.read(path.Join(lim.lay.cpu.dir, "cpu.stat")); err == nil {
+			r.readThrottle(stat, "throttled_time", 1)
+		}
+	case SourceCgroupV2:
+		file := path.Join(lim.lay.v2.dir, "cpu.stat")
+		stat, err := f.read(file)
+		if err != nil {
+			return cpuReading{}, fileError(lim.source, file, err)
+		}
+		usec, err := parseKeyed(stat, "usage_usec")
+		if err != nil {
+			return cpuReading{}, fileError(lim.source, file, err)
+		}
+		r.usageNs = usec * 1000
+		r.readThrottle(stat, "throttled_usec", 1000)
+	}
+	return r, nil
+}
+
+// readThrottle takes nr_periods, nr_throttled and the throttled time
+// (timeKey, in units of unitNs nanoseconds) from a cpu.stat, if all three
+// are there; v2 has them only where the cpu controller is enabled.
+func (r *cpuReading) readThrottle(stat []byte, timeKey string, unitNs uint64) {
+	periods, err1 := parseKeyed(stat, "nr_periods")
+	throttled, err2 := parseKeyed(stat, "nr_throttled")
+	t, err3 := parseKeyed(stat, timeKey)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return
+	}
+	r.throttle, r.periods, r.throttled, r.throttledNs = true, periods, throttled, t*unitNs
+}

@@ -1,0 +1,76 @@
+package probes
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestHTTPProbe(t *testing.T) {
+	var hits atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.Write([]byte(`{"status":"pass"}`)) })
+	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) })
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { t.Error("redirect followed") })
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	closed := httptest.NewServer(mux)
+	closed.Close()
+
+	withCreds := strings.Replace(srv.URL, "http://", "http://user:pw@", 1) + "/ok?token=secret"
+	targets, err := ParseHTTPTargets(strings.Join([]string{
+		"api=" + withCreds, "down=" + srv.URL + "/down", "moved=" + srv.URL + "/moved",
+		"hang=" + srv.URL + "/hang", "gone=" + closed.URL + "/ok",
+	}, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewHTTPProbe(targets)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var s Snapshot
+	p.Collect(ctx, &s)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("took %v with a 300ms deadline: targets not checked concurrently?", took)
+	}
+	if len(s.HTTP) != 5 {
+		t.Fatalf("got %+v", s.HTTP)
+	}
+	api, down, moved, hang, gone := s.HTTP[0], s.HTTP[1], s.HTTP[2], s.HTTP[3], s.HTTP[4]
+	if api.Name != "api" || api.Status != StatusOK || *api.Code != 200 || !*api.Healthy || *api.LatencyMS <= 0 {
+		t.Errorf("api: %+v", api)
+	}
+	if hits.Load() != 3 {
+		t.Errorf("api requested %d times, want 3 (median)", hits.Load())
+	}
+	if strings.Contains(api.URL, "pw") || strings.Contains(api.URL, "secret") || api.URL != srv.URL+"/ok" {
+		t.Errorf("shown URL %q", api.URL)
+	}
+	// a 503 is an answer: the group is ok, the target unhealthy
+	if down.Status != StatusOK || *down.Code != 503 || *down.Healthy {
+		t.Errorf("down: %+v", down)
+	}
+	// a redirect is reported, not followed
+	if moved.Status != StatusOK || *moved.Code != 302 || !*moved.Healthy {
+		t.Errorf("moved: %+v", moved)
+	}
+	if hang.Status != StatusUnavailable || hang.Reason != "timeout after 300ms" || hang.Code != nil || hang.Healthy != nil {
+		t.Errorf("hang: %+v", hang)
+	}
+	if gone.Status != StatusUnavailable || gone.Reason != "connection refused" || gone.LatencyMS != nil {
+		t.Errorf("gone: %+v", gone)
+	}
+
+	var empty Snapshot
+	NewHTTPProbe(nil).Collect(context.Background(), &empty)
+	if empty.HTTP == nil || len(empty.HTTP) != 0 {
+		t.Errorf("no targets: %#v", empty.HTTP)
+	}
+}

@@ -1,0 +1,62 @@
+package probes
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// NetworkProbe reports bytes received and sent per second over the last
+// interval, loopback excluded (vitals talking to a local database is not
+// traffic). The counters are the network namespace's: in a container,
+// the container's own interfaces.
+type NetworkProbe struct {
+	fs  sysfs
+	now func() time.Time
+
+	mu   sync.Mutex
+	prev []ifaceCounters
+	at   time.Time
+	have bool
+}
+
+// NewNetworkProbe returns the probe of the "network" group. Its first
+// Collect records a baseline and reports "warming up".
+func NewNetworkProbe(cfg HostConfig) *NetworkProbe {
+	return &NetworkProbe{fs: newSysfs(cfg.Root), now: time.Now}
+}
+
+// Name returns "network".
+func (p *NetworkProbe) Name() string { return "network" }
+
+// Collect fills s.Network.
+func (p *NetworkProbe) Collect(_ context.Context, s *Snapshot) {
+	now := p.now()
+	raw, err := p.fs.read("/proc/net/dev")
+	var cur []ifaceCounters
+	if err == nil {
+		cur, err = parseNetDev(raw)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.have = false
+		s.Network = Network{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/net/dev", err).Error())}
+		return
+	}
+	prev, at, had := p.prev, p.at, p.have
+	p.prev, p.at, p.have = cur, now, true
+	secs := now.Sub(at).Seconds()
+	if !had || secs <= 0 {
+		s.Network = Network{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: SourceHost}
+		return
+	}
+	rx, tx := netRates(prev, cur, secs)
+	s.Network = Network{
+		Status:                 StatusOK,
+		ReceiveBytesPerSecond:  fptr(rx),
+		TransmitBytesPerSecond: fptr(tx),
+		Interfaces:             ptr(int64(len(cur))),
+		Source:                 SourceHost,
+	}
+}
