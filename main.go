@@ -132,10 +132,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// read timeout, so a Redis that hangs is reported on time.
 		opts.ContextTimeoutEnabled = true
 		opts.MaxRetries = -1
+		// go-redis logs dial failures through its own global logger; the
+		// probe already reports them once per change of state.
+		redis.SetLogger(redisLog{logger})
 		redisClient = redis.NewClient(opts)
 		defer redisClient.Close()
 	}
-	ps = append(ps, probes.NewRedisProbe(redisClient), probes.NewHTTPProbe(cfg.HTTPChecks))
+	latency := probes.NewLatencyWindow()
+	ps = append(ps, probes.NewRedisProbe(redisClient), probes.NewHTTPProbe(cfg.HTTPChecks), probes.NewAPIProbe(latency))
 	instance := probes.InstanceFromEnv(getenv)
 	if cfg.MachineID != "" {
 		instance.ID = cfg.MachineID
@@ -160,7 +164,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	health := handlers.NewHealth(version, time.Second, time.Second, checks...)
 	app := handlers.New(handlers.Config{
 		Store: st.store, Snapshots: sampler, Creds: creds, Site: site, Health: health,
-		Logger: logger, PollInterval: cfg.PollInterval,
+		Logger: logger, PollInterval: cfg.PollInterval, Latency: latency,
 	})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
@@ -260,4 +264,12 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// redisLog sends go-redis's own messages to the debug level of the one
+// logger: the redis group of the snapshot already reports failures.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

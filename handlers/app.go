@@ -32,6 +32,9 @@ type Config struct {
 	PollInterval time.Duration
 	// RequestTimeout bounds the work of one request (store queries).
 	RequestTimeout time.Duration
+	// Latency, when set, records every request but static files for the
+	// snapshot's "api" group.
+	Latency *probes.LatencyWindow
 }
 
 type server struct {
@@ -62,6 +65,9 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	if cfg.Latency != nil {
+		app.Use(s.recordLatency)
+	}
 	app.Use(s.securityHeaders)
 
 	// Public: the platform's health check and the fingerprinted assets.
@@ -88,6 +94,21 @@ func New(cfg Config) *fiber.App {
 		return newProblem(fiber.StatusNotFound, "no such route")
 	})
 	return app
+}
+
+// recordLatency times the request, error handling included, so the status
+// recorded is the one the client gets.
+func (s *server) recordLatency(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	if !strings.HasPrefix(c.Path(), "/static/") {
+		s.Latency.Observe(time.Since(start), c.Response().StatusCode())
+	}
+	return nil
 }
 
 // deadline gives each request a context with a deadline, so a slow store

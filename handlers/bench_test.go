@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"vitals/probes"
 )
 
 // benchClient keeps enough idle connections for b.RunParallel's goroutines.
@@ -107,5 +110,34 @@ func BenchmarkPostEvents(b *testing.B) {
 				b.ReportMetric(float64(b.N*tc.events)/time.Since(start).Seconds(), "events/s")
 			})
 		}
+	}
+}
+
+// BenchmarkLatencyMiddleware is the cost the API-latency middleware adds
+// to a request: the same request through the app with and without it, in
+// process (no network), so the difference is the middleware's.
+func BenchmarkLatencyMiddleware(b *testing.B) {
+	for _, withWindow := range []bool{false, true} {
+		name := "without"
+		if withWindow {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newSQLiteHarness(b)
+			if withWindow {
+				h = newHarnessWith(b, h.store, probes.NewLatencyWindow())
+			}
+			handler := h.app.Handler()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var ctx fasthttp.RequestCtx
+				for pb.Next() {
+					ctx.Request.Reset()
+					ctx.Response.Reset()
+					ctx.Request.SetRequestURI("/health")
+					handler(&ctx)
+				}
+			})
+		})
 	}
 }

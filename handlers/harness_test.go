@@ -37,6 +37,12 @@ type harness struct {
 
 func newHarness(t testing.TB, store storage.Store) *harness {
 	t.Helper()
+	return newHarnessWith(t, store, nil)
+}
+
+// newHarnessWith is newHarness with the API-latency window wired in.
+func newHarnessWith(t testing.TB, store storage.Store, latency *probes.LatencyWindow) *harness {
+	t.Helper()
 	site, err := web.New()
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +64,7 @@ func newHarness(t testing.TB, store storage.Store) *harness {
 		Creds:     handlers.NewCredentials(adminPassword, []string{readToken}, []string{ingestToken}),
 		Site:      site,
 		Health:    health,
+		Latency:   latency,
 	})
 	return &harness{t: t, app: app, store: store}
 }

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"vitals/probes"
+	"vitals/storage/sqlite"
+	"vitals/storage/sqlite/sqlitetest"
 )
 
 func TestPageEscapesEventText(t *testing.T) {
@@ -79,5 +83,23 @@ func TestSystemMetricsShape(t *testing.T) {
 	}
 	if db.Status != "ok" || db.Connections != nil || db.LatencyMS == nil {
 		t.Errorf("database on SQLite: %s", m["database"])
+	}
+}
+
+// The middleware records what clients got: statuses set by the error
+// handler count, static files do not.
+func TestLatencyMiddlewareRecords(t *testing.T) {
+	w := probes.NewLatencyWindow()
+	h := newHarnessWith(t, sqlitetest.Open(t, sqlite.Options{}), w)
+	h.do("GET", "/health", nil, "", anon)
+	h.do("GET", "/api/v1/events", nil, "", anon) // 401 from the error handler
+	h.do("GET", "/api/v1/events?limit=0", nil, "", asReader)
+	_, _, page := h.do("GET", "/", nil, "", asAdmin)
+	i := strings.Index(string(page), "/static/app.")
+	css := string(page[i:])
+	h.do("GET", css[:strings.IndexByte(css, '"')], nil, "", anon)
+	s := w.Summary()
+	if s.Requests != 4 || s.Errors != 0 || s.P50 <= 0 {
+		t.Fatalf("summary %+v, want 4 requests, no 5xx", s)
 	}
 }

@@ -95,6 +95,8 @@ func setGroupStatus(s *Snapshot, group string, st Status, reason string) {
 		s.Process = Process{Status: st, Reason: reason}
 	case "http":
 		s.HTTP = []HTTPTarget{}
+	case "api":
+		s.API = API{Status: st, Reason: reason}
 	}
 }
 
@@ -120,6 +122,8 @@ func copyGroup(dst, src *Snapshot, group string) bool {
 		dst.Process = src.Process
 	case "http":
 		dst.HTTP = src.HTTP
+	case "api":
+		dst.API = src.API
 	default:
 		return false
 	}
@@ -154,7 +158,7 @@ func filled(s *Snapshot, group string) bool {
 }
 
 // groupNames lists every group of a Snapshot, in JSON order.
-var groupNames = [...]string{"cpu", "memory", "disk", "database", "redis", "load", "network", "process", "http"}
+var groupNames = [...]string{"cpu", "memory", "disk", "database", "redis", "load", "network", "process", "http", "api"}
 
 // eachGroupState calls fn with a key, status and reason for every group and
 // every entry of the list groups, so that the Sampler can log changes of
@@ -176,6 +180,7 @@ func eachGroupState(s *Snapshot, fn func(key string, st Status, reason string)) 
 	for _, h := range s.HTTP {
 		fn("http "+h.Name, h.Status, h.Reason)
 	}
+	fn("api", s.API.Status, s.API.Reason)
 }
 
 // Helpers shared by the probes.

@@ -182,6 +182,9 @@ func TestEveryProbeFailsAlone(t *testing.T) {
 			NewDatabaseProbe("sqlite", func(context.Context) error { return errors.New("disk I/O error") }, nil), StatusOK},
 		{"redis", NewRedisProbe(nil), NewRedisProbe(redis.NewClient(&redis.Options{Addr: hang, ContextTimeoutEnabled: true, MaxRetries: -1})), StatusNotConfigured},
 		{"http", NewHTTPProbe([]HTTPTargetConfig{{"api", okHTTP.URL}}), NewHTTPProbe([]HTTPTargetConfig{{"api", closed.URL}}), StatusOK},
+		// The API window is in memory and cannot fail on its own; a panic
+		// stands in for a bug in it.
+		{"api", NewAPIProbe(NewLatencyWindow()), &fakeProbe{name: "api", collect: func(context.Context, *Snapshot) { panic("boom") }}, StatusOK},
 	}
 	for i, failing := range pairs {
 		t.Run(failing.group, func(t *testing.T) {

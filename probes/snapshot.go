@@ -45,6 +45,7 @@ type Snapshot struct {
 	Network     Network      `json:"network"`
 	Process     Process      `json:"process"`
 	HTTP        []HTTPTarget `json:"http"`
+	API         API          `json:"api"`
 }
 
 // jsonTimeLayout is RFC 3339 with milliseconds always present, so that
@@ -238,4 +239,21 @@ type HTTPTarget struct {
 	// LatencyMS is the median of three requests, each to the end of the
 	// (bounded) body.
 	LatencyMS *float64 `json:"latency_ms"`
+}
+
+// API is the latency of the requests vitals itself served over the last
+// window (5 minutes), for when vitals runs inside the application or in
+// front of it. Percentiles are null while no request was served in the
+// window; they are read from a histogram whose bins are at most 12.5 %
+// wide, so they carry that much error.
+type API struct {
+	Status        Status   `json:"status"`
+	Reason        string   `json:"reason,omitempty"`
+	WindowSeconds *float64 `json:"window_seconds"`
+	Requests      *uint64  `json:"requests"`
+	// ErrorPercent is the share of requests answered with a 5xx status.
+	ErrorPercent *float64 `json:"error_percent"`
+	P50MS        *float64 `json:"p50_ms"`
+	P95MS        *float64 `json:"p95_ms"`
+	P99MS        *float64 `json:"p99_ms"`
 }

@@ -504,3 +504,88 @@ func TestMicrosecondPrecision(t *testing.T) {
 		t.Error("five created_at values all whole milliseconds: precision lost?")
 	}
 }
+
+// TestCloseStopsConnectLoop: Close ends a ConnectLoop stuck on a server that
+// never answers, without waiting out the attempt's time budget.
+func TestCloseStopsConnectLoop(t *testing.T) {
+	p := newProxy(t, "", "hang")
+	s, err := postgres.Open(t.Context(), "postgres://vitals@"+p.addr()+"/vitals?sslmode=disable",
+		postgres.Options{ConnectTimeout: time.Minute, AttemptTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ConnectLoop(t.Context(), nil) }()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("ConnectLoop reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ConnectLoop still running 5s after Close")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close and ConnectLoop took %v to stop", d)
+	}
+}
+
+// TestLeastPrivilegedRole: a role that may not create schemas in the
+// database, given a schema an admin made for it, still connects and
+// migrates (CREATE SCHEMA IF NOT EXISTS alone would be refused).
+func TestLeastPrivilegedRole(t *testing.T) {
+	rawURL, schema := postgrestest.Schema(t)
+	role := schema + "_role"
+	password := schema[3:] // random hex
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD '"+password+"'"); err != nil {
+		t.Skipf("cannot create a role on the test server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, rawURL)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		// Runs after the store closed; the schema (owned by the role)
+		// must go before the role can.
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+		if _, err := conn.Exec(ctx, "DROP ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+" AUTHORIZATION "+pgx.Identifier{role}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, password)
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect as a role without CREATE on the database: %v", err)
+	}
+	if _, err := s.InsertEvents(ctx, []storage.NewEvent{{Type: "t", Message: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+}

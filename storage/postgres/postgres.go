@@ -10,6 +10,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -100,7 +101,10 @@ type Store struct {
 	ready     atomic.Bool
 	connectMu sync.Mutex // one Connect at a time in this process
 	closeOnce sync.Once
-	closed    chan struct{} // closed by Close; stops ConnectLoop
+	// closing is cancelled by Close: it ends ConnectLoop, and the attempt
+	// in progress, so that Close never waits on a hung server.
+	closing context.Context
+	cancel  context.CancelFunc
 }
 
 // Open configures a pool for the PostgreSQL URL without connecting: it fails
@@ -129,7 +133,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		cfg.MaxConns = opts.MaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = cmpOr(opts.ConnectTimeout, DefaultConnectTimeout)
+		cfg.ConnConfig.ConnectTimeout = cmp.Or(opts.ConnectTimeout, DefaultConnectTimeout)
 	}
 	// search_path names only vitals' schema: unqualified names in the
 	// migrations and queries resolve there and nowhere else, so a missing
@@ -150,9 +154,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		schema:         schema,
 		keep:           keep,
 		threshold:      storage.PruneThreshold(keep),
-		attemptTimeout: cmpOr(opts.AttemptTimeout, DefaultAttemptTimeout),
-		closed:         make(chan struct{}),
+		attemptTimeout: cmp.Or(opts.AttemptTimeout, DefaultAttemptTimeout),
 	}
+	s.closing, s.cancel = context.WithCancel(context.Background())
 	// Several instances may start at once: a session advisory lock, one
 	// per schema so that stores in other schemas (parallel tests) never
 	// wait for each other, serialises their migrations.
@@ -173,14 +177,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s.group = group.Start(s.commitGroup, groupMaxEvents, groupMaxWait)
 	return s, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // lockID derives the migration advisory lock from the schema name.
@@ -250,13 +246,15 @@ func (s *Store) ConnectLoop(ctx context.Context, logger *slog.Logger) error {
 	delay := backoffMin
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, s.attemptTimeout)
+		stop := context.AfterFunc(s.closing, cancel)
 		err := s.Connect(actx)
+		stop()
 		cancel()
 		if err == nil {
 			logger.Info("postgres connected and migrated", slog.String("schema", s.schema), slog.Int("attempt", attempt))
 			return nil
 		}
-		// Full jitter around the nominal delay: between half and all of it.
+		// Jitter: wait between half and all of the nominal delay.
 		wait := delay/2 + rand.N(delay/2+1)
 		logger.Warn("postgres unavailable, retrying",
 			slog.String("error", err.Error()), slog.Int("attempt", attempt), slog.Duration("retry_in", wait))
@@ -265,7 +263,7 @@ func (s *Store) ConnectLoop(ctx context.Context, logger *slog.Logger) error {
 		case <-ctx.Done():
 			t.Stop()
 			return fmt.Errorf("postgres: connect loop: %w", ctx.Err())
-		case <-s.closed:
+		case <-s.closing.Done():
 			t.Stop()
 			return errors.New("postgres: connect loop: store closed")
 		case <-t.C:
@@ -274,15 +272,28 @@ func (s *Store) ConnectLoop(ctx context.Context, logger *slog.Logger) error {
 	}
 }
 
-// migrateUp creates the schema and applies pending migrations.
+// migrateUp creates the schema if it is missing and applies pending
+// migrations.
 func (s *Store) migrateUp(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.schema}.Sanitize())
-	// Two instances creating the schema at once: the loser's IF NOT
-	// EXISTS check ran before the winner committed, and it fails on the
-	// catalog's unique index. The schema exists, which is all we need.
-	var pgErr *pgconn.PgError
-	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P06")) {
-		return fmt.Errorf("create schema %s: %w", s.schema, err)
+	// Look before creating: CREATE SCHEMA IF NOT EXISTS needs the CREATE
+	// privilege on the database even when the schema exists, and a
+	// least-privileged role may be given only a schema an admin made.
+	var exists bool
+	err := s.pool.QueryRow(ctx,
+		"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.schema).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("look up schema %s: %w", s.schema, err)
+	}
+	if !exists {
+		_, err := s.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.schema}.Sanitize())
+		// Two instances creating the schema at once: the loser's IF NOT
+		// EXISTS check ran before the winner committed, and it fails on
+		// the catalog's unique index. The schema exists, which is all we
+		// need.
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P06")) {
+			return fmt.Errorf("create schema %s: %w", s.schema, err)
+		}
 	}
 	return s.mig.Up(ctx)
 }
@@ -676,7 +687,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]storage.MigrationStatus,
 // use to be released.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.closed)
+		s.cancel()
 		if s.group != nil {
 			s.group.Close() // after the group in progress, before the pool
 		}

@@ -3,12 +3,14 @@
 //
 // The store keeps two database/sql pools on the same file. Every write goes
 // through a pool of exactly one connection, so writers queue in Go (honouring
-// their contexts) instead of spinning in SQLite's busy handler, and no two
-// transactions of this process ever race for the write lock. Reads go through
-// a pool of several read-only connections that WAL lets run beside the
-// writer. Writes use BEGIN IMMEDIATE (_txlock=immediate): a transaction takes
-// the write lock when it begins, never upgrades a read lock, and so cannot
-// fail with SQLITE_BUSY half-way when another process shares the file.
+// their contexts) instead of sleeping in SQLite's busy handler, and no two
+// transactions of this process ever race for the write lock; concurrent
+// InsertEvents calls are moreover gathered into shared transactions (package
+// group), which is what lets ingest scale past one commit per event. Reads go
+// through a pool of several read-only connections that WAL lets run beside
+// the writer. Writes use BEGIN IMMEDIATE (_txlock=immediate): a transaction
+// takes the write lock when it begins, never upgrades a read lock, and so
+// cannot fail with SQLITE_BUSY half-way when another process shares the file.
 package sqlite
 
 import (
@@ -75,12 +77,11 @@ type Options struct {
 
 // Store is the SQLite storage.Store. It is safe for concurrent use.
 type Store struct {
-	path      string
-	writer    *sql.DB
-	reader    *sql.DB
-	keep      int
-	threshold int
-	mig       *migrate.Runner
+	path   string
+	writer *sql.DB
+	reader *sql.DB
+	keep   int
+	mig    *migrate.Runner
 
 	// Statements of the insert path, prepared once on the writer's one
 	// connection; SQLite re-prepares them by itself after a migration.
@@ -119,7 +120,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s := &Store{path: abs, writer: writer, keep: keep, threshold: storage.PruneThreshold(keep)}
+	s := &Store{path: abs, writer: writer, keep: keep}
 	fail := func(step string, err error) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %s: %w", path, step, err)
