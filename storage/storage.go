@@ -106,6 +106,9 @@ type Store interface {
 	// returns the value now stored (the existing one if there was one), so
 	// that several instances starting at once agree on one value.
 	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+	// SetSetting stores value under key, replacing any value there (for
+	// `vitals admin set-password`).
+	SetSetting(ctx context.Context, key, value string) error
 
 	// Close releases the store's connections.
 	Close() error

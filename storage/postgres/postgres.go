@@ -649,6 +649,20 @@ func (s *Store) SetSettingIfAbsent(ctx context.Context, key, value string) (stri
 	return v, nil
 }
 
+// SetSetting stores value under key, replacing any value there.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	if !s.ready.Load() {
+		return s.notReady("set setting")
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO settings (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, key, value)
+	if err != nil {
+		return s.opErr(fmt.Sprintf("set setting %q", key), err)
+	}
+	return nil
+}
+
 // MigrateUp creates the schema if needed and applies every pending
 // migration; it does not make a store ready (Connect does).
 func (s *Store) MigrateUp(ctx context.Context) error {

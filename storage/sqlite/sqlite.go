@@ -73,6 +73,10 @@ type Options struct {
 	ReadConns int
 	// Logger receives the migration progress lines; nil discards them.
 	Logger *slog.Logger
+	// MigrateOnly opens the file for the storage.Migrator methods and
+	// Close alone, applying no migration, so that `vitals migrate status`
+	// and `down` see the schema as it is. No other method may be called.
+	MigrateOnly bool
 }
 
 // Store is the SQLite storage.Store. It is safe for concurrent use.
@@ -150,6 +154,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.mig, err = migrate.New(goose.DialectSQLite3, writer, fsys, opts.Logger)
 	if err != nil {
 		return fail("migrations", err)
+	}
+	if opts.MigrateOnly {
+		return s, nil
 	}
 	if err := s.mig.Up(ctx); err != nil {
 		return fail("migrations", err)
@@ -490,6 +497,18 @@ func (s *Store) SetSettingIfAbsent(ctx context.Context, key, value string) (stri
 		return "", fmt.Errorf("sqlite: set setting %q: read back: %w", key, err)
 	}
 	return v, nil
+}
+
+// SetSetting stores value under key, replacing any value there.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	_, err := s.writer.ExecContext(ctx, `
+		INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3`,
+		key, value, time.Now().UTC().Format(timeLayout))
+	if err != nil {
+		return fmt.Errorf("sqlite: set setting %q: %w", key, err)
+	}
+	return nil
 }
 
 // MigrateUp applies every pending migration.

@@ -754,6 +754,22 @@ func testSettings(t *testing.T, open Opener) {
 	if v, err := s.SetSettingIfAbsent(ctx, "odd", odd); err != nil || v != odd {
 		t.Fatalf("SetSettingIfAbsent(odd) = %.20q, %v", v, err)
 	}
+	// SetSetting replaces an existing value and creates a missing one.
+	if err := s.SetSetting(ctx, "session_key", "replaced"); err != nil {
+		t.Fatalf("SetSetting(existing): %v", err)
+	}
+	if v, err := s.Setting(ctx, "session_key"); err != nil || v != "replaced" {
+		t.Fatalf("Setting after SetSetting = %q, %v; want replaced", v, err)
+	}
+	if v, err := s.SetSettingIfAbsent(ctx, "session_key", "third"); err != nil || v != "replaced" {
+		t.Fatalf("SetSettingIfAbsent after SetSetting = %q, %v; want replaced", v, err)
+	}
+	if err := s.SetSetting(ctx, "new_key", odd); err != nil {
+		t.Fatalf("SetSetting(missing): %v", err)
+	}
+	if v, err := s.Setting(ctx, "new_key"); err != nil || v != odd {
+		t.Fatalf("Setting(new_key) = %.20q, %v", v, err)
+	}
 }
 
 func testSettingsConcurrent(t *testing.T, open Opener) {
