@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file finds the process's cgroups and parses their files. Parsing is
@@ -401,8 +402,29 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// layout reads /proc/self/cgroup and /proc/self/mountinfo below the root.
-func (f sysfs) layout() (cgroupLayout, error) {
+// cgroups returns the cgroup layout, read anew at most once per layoutTTL.
+// A failed read is not cached, so a transient error is retried next tick.
+func (f sysfs) cgroups() (cgroupLayout, error) {
+	if f.layout == nil {
+		return f.readLayout()
+	}
+	c := f.layout
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if now.Before(c.expires) {
+		return c.layout, nil
+	}
+	l, err := f.readLayout()
+	if err != nil {
+		return l, err
+	}
+	c.layout, c.expires = l, now.Add(layoutTTL)
+	return l, nil
+}
+
+// readLayout reads /proc/self/cgroup and /proc/self/mountinfo below the root.
+func (f sysfs) readLayout() (cgroupLayout, error) {
 	cg, err := f.read("/proc/self/cgroup")
 	if err != nil {
 		return cgroupLayout{}, err

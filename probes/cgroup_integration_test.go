@@ -68,7 +68,7 @@ func makeTestCgroup(t *testing.T) (*cgroupPlan, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("not root: cannot create cgroups")
 	}
-	lay, err := newSysfs("/").layout()
+	lay, err := newSysfs("/").cgroups()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read this process's cgroups: %v", err)
 	}

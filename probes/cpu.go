@@ -143,7 +143,7 @@ type cpuLimit struct {
 // quota caps its children.
 func (f sysfs) cpuLimit(numCPU int) (cpuLimit, error) {
 	host := cpuLimit{cores: float64(numCPU), source: SourceHost}
-	lay, err := f.layout()
+	lay, err := f.cgroups()
 	if err != nil {
 		return host, nil
 	}

@@ -62,7 +62,7 @@ func (f sysfs) memory() (memFigures, error) {
 		return memFigures{used: hostTotal - hostAvail, total: hostTotal, source: SourceHost}, nil
 	}
 
-	lay, err := f.layout()
+	lay, err := f.cgroups()
 	if err != nil {
 		// No /proc/self/cgroup or mountinfo to read: not Linux, or a
 		// sandbox that hides them; the host figure is all there is.

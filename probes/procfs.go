@@ -9,17 +9,36 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // sysfs reads /proc and /sys files below a root directory: "/" in
 // production, a fixture tree under testdata/ in tests.
-type sysfs struct{ root string }
+type sysfs struct {
+	root   string
+	layout *layoutCache
+}
 
 func newSysfs(root string) sysfs {
 	if root == "" {
 		root = "/"
 	}
-	return sysfs{root: root}
+	return sysfs{root: root, layout: &layoutCache{}}
+}
+
+// layoutTTL is how long a cgroup layout is reused. Reading and parsing
+// /proc/self/mountinfo on every tick was most of an idle vitals' CPU; a
+// process changes cgroup rarely (never, in a container), and a minute-old
+// layout is at worst a minute late to notice.
+const layoutTTL = time.Minute
+
+// layoutCache keeps the last cgroup layout a probe read. Probes of one
+// tick run concurrently, hence the lock; it is held only to copy.
+type layoutCache struct {
+	mu      sync.Mutex
+	layout  cgroupLayout
+	expires time.Time
 }
 
 // read returns the content of the absolute path p below the root.
