@@ -1,9 +1,18 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
+	"net"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"vitals/handlers"
+	"vitals/storage/postgres"
 	"vitals/storage/sqlite"
 	"vitals/storage/sqlite/sqlitetest"
 )
@@ -48,5 +57,96 @@ func TestHealthFailsWhenStoreIsDown(t *testing.T) {
 	var doc healthJSON
 	if err := json.Unmarshal(body, &doc); err != nil || doc.Status != "fail" {
 		t.Fatalf("health: %s", body)
+	}
+}
+
+// hangingAddr is a listener that accepts connections and never answers,
+// the way a wedged server looks; closed when the test ends.
+func hangingAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// Redis that accepts and never answers is a warning: /health stays 200
+// and answers within its 1 s budget.
+func TestHealthWarnsWhenRedisHangs(t *testing.T) {
+	store := sqlitetest.Open(t, sqlite.Options{})
+	client := redis.NewClient(&redis.Options{Addr: hangingAddr(t), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+	health := handlers.NewHealth("test", time.Second, time.Second,
+		handlers.HealthCheck{Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: store.Ping},
+		handlers.HealthCheck{Name: "redis:responseTime", ComponentType: "datastore", Check: func(ctx context.Context) error { return client.Ping(ctx).Err() }},
+	)
+	start := time.Now()
+	body, status := health.Result()
+	elapsed := time.Since(start)
+	var doc healthJSON
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if status != 200 || doc.Status != "warn" || doc.Checks["redis:responseTime"][0].Status != "warn" || doc.Checks["database:responseTime"][0].Status != "pass" {
+		t.Fatalf("%d %s", status, body)
+	}
+	// Generous bound: the budget is 1 s; a check that ignored it would take
+	// go-redis's own timeouts (3 s and more).
+	if elapsed > 2500*time.Millisecond {
+		t.Fatalf("health took %s", elapsed)
+	}
+	// Cached: a second call within the TTL runs nothing.
+	start = time.Now()
+	body2, _ := health.Result()
+	if string(body2) != string(body) || time.Since(start) > 100*time.Millisecond {
+		t.Fatal("second call within the TTL was not served from the cache")
+	}
+}
+
+// PostgreSQL that accepts and never answers fails /health with 503 within
+// the budget, and the answer names no address or secret.
+func TestHealthFailsWhenPostgresHangs(t *testing.T) {
+	addr := hangingAddr(t)
+	url := "postgres://vitals:s3cret-pass@" + addr + "/app?sslmode=disable"
+	store, err := postgres.Open(t.Context(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	h := newHarness(t, store)
+	start := time.Now()
+	status, _, body := h.do("GET", "/health", nil, "", anon)
+	if status != 503 {
+		t.Fatalf("%d %s", status, body)
+	}
+	if elapsed := time.Since(start); elapsed > 2500*time.Millisecond {
+		t.Fatalf("health took %s", elapsed)
+	}
+	for _, secret := range []string{"s3cret-pass", addr, "vitals:"} {
+		if strings.Contains(string(body), secret) {
+			t.Fatalf("health reveals %q: %s", secret, body)
+		}
 	}
 }
