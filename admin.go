@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -21,7 +22,11 @@ const adminHashKey = "admin_password_hash"
 // very first start generates a password, stores only its hash and prints the
 // password once to out: the one secret vitals ever prints. With
 // VITALS_ADMIN_PASSWORD set it does nothing.
-func provisionAdmin(ctx context.Context, store storage.Store, creds *handlers.Credentials, out io.Writer) error {
+//
+// On that first start it first waits settle (or until ctx is done): the
+// bcrypt hash costs tens of milliseconds of CPU, which would otherwise be
+// spent just when the platform's first health check arrives.
+func provisionAdmin(ctx context.Context, store storage.Store, creds *handlers.Credentials, out io.Writer, settle time.Duration) error {
 	if creds.AdminFromEnv() {
 		return nil
 	}
@@ -32,6 +37,13 @@ func provisionAdmin(ctx context.Context, store storage.Store, creds *handlers.Cr
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("admin password: %w", err)
+	}
+	t := time.NewTimer(settle)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
 	}
 	password := rand.Text() // 26 characters of base32: 130 bits
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"vitals/probes"
+	"vitals/web"
 )
 
 // Config is every setting vitals reads, from the environment with flags
@@ -28,6 +32,9 @@ type Config struct {
 	AdminPassword      string
 	ReadTokens         []string
 	IngestTokens       []string
+	IngestRate         int
+	IngestBurst        int
+	MetricsPublic      bool
 	MonitorDatabaseURL string
 	RedisURL           string
 	HTTPChecks         []probes.HTTPTargetConfig
@@ -35,6 +42,13 @@ type Config struct {
 	MachineID          string
 	Region             string
 	LogFormat          string
+	ShutdownTimeout    time.Duration
+	// The dashboard's (config_dashboard.go).
+	SessionKey string
+	SessionTTL time.Duration
+	TrustProxy bool
+	Timezone   *time.Location
+	Thresholds web.Thresholds
 }
 
 // setting describes one variable: its flag, default, meaning, and how it is
@@ -55,7 +69,7 @@ func (s setting) flagName() string {
 }
 
 func settings() []setting {
-	return []setting{
+	return slices.Concat([]setting{
 		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (0 picks a free one)",
 			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 0, 65535); return }},
 		{Env: "DATABASE_URL", Help: "PostgreSQL URL (postgres:// or postgresql://); unset selects SQLite", Secret: true,
@@ -102,6 +116,7 @@ func settings() []setting {
 				c.PollInterval, err = durationIn(v, time.Second, time.Hour)
 				return
 			}},
+	}, dashboardSettings(), []setting{
 		{Env: "VITALS_PROBE_TIMEOUT", Default: "2s", Help: "how long one probe may take before it is reported unavailable (100ms to 1m)",
 			parse: func(c *Config, v string) (err error) {
 				c.ProbeTimeout, err = durationIn(v, 100*time.Millisecond, time.Minute)
@@ -119,6 +134,22 @@ func settings() []setting {
 			parse: func(c *Config, v string) (err error) { c.ReadTokens, err = tokens(v); return }},
 		{Env: "VITALS_INGEST_TOKEN", Help: "bearer token(s) that may post events, comma-separated", Secret: true,
 			parse: func(c *Config, v string) (err error) { c.IngestTokens, err = tokens(v); return }},
+		{Env: "VITALS_INGEST_RATE", Default: "200", Help: "requests a second each ingest token may post on average (a batch counts as one request); 0 turns the limit off",
+			parse: func(c *Config, v string) (err error) { c.IngestRate, err = intIn(v, 0, 1_000_000); return }},
+		{Env: "VITALS_INGEST_BURST", Default: "400", Help: "requests an ingest token may post at once above its rate before it gets 429",
+			parse: func(c *Config, v string) (err error) { c.IngestBurst, err = intIn(v, 1, 1_000_000); return }},
+		{Env: "VITALS_METRICS_PUBLIC", Default: "false", Help: "true lets GET /metrics (Prometheus) answer without a credential; false asks for a read token",
+			parse: func(c *Config, v string) error {
+				switch v {
+				case "true":
+					c.MetricsPublic = true
+				case "false":
+					c.MetricsPublic = false
+				default:
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
 		{Env: "VITALS_MONITOR_DATABASE_URL", Help: "PostgreSQL URL of the database to monitor, when it is not the store's (the application's)", Secret: true,
 			parse: func(c *Config, v string) error {
 				if v != "" {
@@ -164,7 +195,12 @@ func settings() []setting {
 				}
 				return errors.New("must be auto, text or json")
 			}},
-	}
+		{Env: "VITALS_SHUTDOWN_TIMEOUT", Default: "8s", Help: "how long a stop (SIGINT or SIGTERM) waits for requests in flight before closing the store; keep it below the platform's kill timeout (1s to 5m)",
+			parse: func(c *Config, v string) (err error) {
+				c.ShutdownTimeout, err = durationIn(v, time.Second, 5*time.Minute)
+				return
+			}},
+	})
 }
 
 // errHelp is returned when the flags asked for help, which was printed.
@@ -178,23 +214,71 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("configuration: %s: %v", e.Name, e.Err) }
 
-// loadConfig reads the settings from getenv and args (flags win).
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	list := settings()
-	fs := flag.NewFlagSet("vitals serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// loadConfig reads every setting from getenv and args (flags win), for
+// `vitals serve`; --help is printed to helpOut.
+func loadConfig(args []string, getenv func(string) string, helpOut io.Writer) (Config, error) {
+	c, rest, err := loadSettings(serveHelp(), nil, args, getenv, helpOut)
+	if err != nil {
+		return Config{}, err
+	}
+	if len(rest) > 0 {
+		return Config{}, &ConfigError{Name: "flags", Err: fmt.Errorf("unexpected argument %q", rest[0])}
+	}
+	return c, nil
+}
+
+// commandSpec describes a command for its flags and its --help.
+type commandSpec struct {
+	// Usage is the synopsis, e.g. "vitals migrate up|down|status [flags]".
+	Usage string
+	// About says what the command does, in a few lines.
+	About string
+	// Flags, when set, adds the command's own flags (those that mirror no
+	// variable, such as --generate).
+	Flags func(fs *flag.FlagSet)
+}
+
+// serveHelp is `vitals serve --help`.
+func serveHelp() commandSpec {
+	return commandSpec{
+		Usage: "vitals [serve] [flags]",
+		About: "Serves the dashboard, the JSON API, /metrics and /health until SIGINT or SIGTERM,\n" +
+			"then finishes the requests in flight and closes the store. The default command.",
+	}
+}
+
+// loadSettings reads the settings named in only (every setting when only is
+// nil) from getenv and args, flags winning, and returns the arguments left
+// after the flags. A command reads and validates only what it uses, and its
+// --help lists only those flags. A bad value is a *ConfigError naming the
+// variable (or the flag) and what it accepts; --help prints the usage to
+// helpOut and returns errHelp.
+func loadSettings(help commandSpec, only []string, args []string, getenv func(string) string, helpOut io.Writer) (Config, []string, error) {
+	var list []setting
+	for _, s := range settings() {
+		if only == nil || slices.Contains(only, s.Env) {
+			list = append(list, s)
+		}
+	}
+	fs := flag.NewFlagSet(help.Usage, flag.ContinueOnError)
+	// The flag package's own messages are not printed: a bad flag comes
+	// back as a ConfigError, and --help prints the usage below.
+	fs.SetOutput(io.Discard)
 	flags := make([]*string, len(list))
 	for i, s := range list {
 		flags[i] = fs.String(s.flagName(), "", s.Help+" (env "+s.Env+")")
 	}
+	own := flag.NewFlagSet(help.Usage, flag.ContinueOnError)
+	if help.Flags != nil {
+		help.Flags(own)
+		own.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, errHelp
+			printUsage(helpOut, help, own, list)
+			return Config{}, nil, errHelp
 		}
-		return Config{}, &ConfigError{Name: "flags", Err: err}
-	}
-	if fs.NArg() > 0 {
-		return Config{}, &ConfigError{Name: "flags", Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return Config{}, nil, &ConfigError{Name: "flags", Err: fmt.Errorf("%w (see --help)", err)}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -209,10 +293,40 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			v = s.Default
 		}
 		if err := s.parse(&c, v); err != nil {
-			return Config{}, &ConfigError{Name: name, Err: err}
+			return Config{}, nil, &ConfigError{Name: name, Err: err}
 		}
 	}
-	return c, nil
+	return c, fs.Args(), nil
+}
+
+// printUsage writes a command's --help: synopsis, what it does, its own
+// flags, and each setting's flag with the variable it mirrors and its
+// default.
+func printUsage(w io.Writer, help commandSpec, own *flag.FlagSet, list []setting) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", help.Usage, help.About)
+	first := true
+	own.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprintln(w, "\nflags:")
+			first = false
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = "  (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s\n", f.Name, def, f.Usage)
+	})
+	if len(list) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nsettings (each flag mirrors an environment variable; the flag wins):")
+	for _, s := range list {
+		def := ""
+		if s.Default != "" {
+			def = ", default " + s.Default
+		}
+		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.flagName(), s.Env, def, s.Help)
+	}
 }
 
 func intIn(v string, lo, hi int) (int, error) {
@@ -245,7 +359,27 @@ func postgresURL(v string) error {
 		// Never echo the value: it may hold a password.
 		return errors.New("must be a postgres:// or postgresql:// URL")
 	}
+	// What pgx would refuse later (a bad sslmode, connect_timeout or
+	// pool_max_conns) is refused now, with the start. No I/O happens here.
+	if _, err := pgxpool.ParseConfig(v); err != nil {
+		return fmt.Errorf("must be a valid postgres:// or postgresql:// URL: %s", pgReason(err))
+	}
 	return nil
+}
+
+// pgReason is the short reason of a pgx parse error ("invalid port",
+// "sslmode is invalid"): its full text quotes the URL, password included.
+func pgReason(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		msg = msg[i+len("`: "):]
+	} else if strings.Contains(msg, "`") {
+		return "cannot be parsed"
+	}
+	if i := strings.Index(msg, " ("); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
 }
 
 func identPattern(v string) bool {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -97,16 +96,8 @@ func TestServeSQLiteFirstRun(t *testing.T) {
 		t.Fatal("the password is printed more than once")
 	}
 
-	get := func(pass string) int {
-		req, _ := http.NewRequest("GET", base+"/", nil)
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+pass)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	// The form signs in and lands on the dashboard (main_login_test.go).
+	get := func(pass string) int { return signIn(t, base, "admin", pass) }
 	if code := get(password); code != 200 {
 		t.Fatalf("dashboard with the printed password: %d", code)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
 
 	"vitals/probes"
 	"vitals/storage"
@@ -35,6 +36,33 @@ type Config struct {
 	// Latency, when set, records every request but static files for the
 	// snapshot's "api" group.
 	Latency *probes.LatencyWindow
+	// Metrics, when set, adds the cumulative API latency histogram, the
+	// events ingested by type and the build info to GET /metrics.
+	Metrics *Metrics
+	// MetricsPublic lets GET /metrics answer without a credential
+	// (VITALS_METRICS_PUBLIC).
+	MetricsPublic bool
+	// RequestLog, when set, gets one line per request (requestlog.go);
+	// every response carries an X-Request-Id either way.
+	RequestLog *slog.Logger
+	// SessionKey signs the admin's session cookies (VITALS_SESSION_KEY);
+	// empty, a key is generated once and kept in the store.
+	SessionKey []byte
+	// SessionTTL is how long a sign-in lasts (default 12 h).
+	SessionTTL time.Duration
+	// TrustProxy takes the client address from Fly-Client-IP or
+	// X-Forwarded-For (VITALS_TRUST_PROXY), for the sign-in rate limit.
+	TrustProxy bool
+	// Location is where the page shows exact times (VITALS_TIMEZONE;
+	// default UTC).
+	Location *time.Location
+	// Thresholds colour the dashboard's cards; zero means the defaults.
+	Thresholds web.Thresholds
+	// IngestRate limits POST /api/v1/events per token to this many
+	// requests a second on average, IngestBurst at once
+	// (VITALS_INGEST_RATE, VITALS_INGEST_BURST); 0 means no limit.
+	IngestRate  float64
+	IngestBurst int
 }
 
 type server struct {
@@ -42,6 +70,10 @@ type server struct {
 	store storage.Store
 	creds *Credentials
 	log   *slog.Logger
+	expo  expositionCache
+	// sess and limiter are the admin's sign-in (session.go, login.go).
+	sess    *sessions
+	limiter *loginLimiter
 }
 
 // New builds the Fiber app with every route.
@@ -55,7 +87,15 @@ func New(cfg Config) *fiber.App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Thresholds == (web.Thresholds{}) {
+		cfg.Thresholds = web.DefaultThresholds()
+	}
 	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger}
+	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL)
+	s.limiter = newLoginLimiter()
 	app := fiber.New(fiber.Config{
 		AppName:               "vitals",
 		DisableStartupMessage: true,
@@ -65,7 +105,10 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	if cfg.Latency != nil {
+	// Outermost, so that the request id is on every response and the
+	// status logged is the one sent.
+	app.Use(s.requestLog(newRequestIDs()))
+	if cfg.Latency != nil || cfg.Metrics != nil {
 		app.Use(s.recordLatency)
 	}
 	app.Use(s.securityHeaders)
@@ -73,7 +116,18 @@ func New(cfg Config) *fiber.App {
 	// Public: the platform's health check and the fingerprinted assets.
 	app.Get("/health", s.health)
 	app.Head("/health", s.health)
-	app.Get("/static/*", s.static)
+	// Text answers for browsers are compressed; the JSON API is not, so
+	// that its hot path stays a copy of pre-rendered bytes.
+	zip := compress.New(compress.Config{Level: compress.LevelBestSpeed})
+	app.Get("/static/*", zip, s.static)
+	// The sign-in form and the language and theme switches answer without
+	// a session; each form carries its CSRF token.
+	app.Get("/login", zip, s.loginPage)
+	app.Post("/login", s.login)
+	app.Post("/prefs", s.setPrefs)
+	if cfg.MetricsPublic {
+		app.Get("/metrics", s.metrics)
+	}
 
 	// Everything else needs a credential.
 	app.Use(s.authenticate)
@@ -82,12 +136,21 @@ func New(cfg Config) *fiber.App {
 	// Only routes that query the store get a deadline; the snapshot routes
 	// do no I/O and stay on the fast path.
 	db := s.deadline
-	app.Get("/", admin, db, s.page)
-	app.Get("/partials/cards", admin, s.cardsPartial)
-	app.Get("/partials/events", admin, db, s.eventsPartial)
+	app.Get("/", s.signedIn, db, zip, s.page)
+	app.Post("/logout", s.signedIn, s.logout)
+	app.Get("/partials/cards", admin, zip, s.cardsPartial)
+	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
+	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
+	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)
+	app.Get("/partials/feed", admin, db, zip, s.feedPartial)
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
-	app.Post("/api/v1/events", require("post events", RoleIngest), db, s.postEvents)
+	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(cfg.IngestRate, cfg.IngestBurst).handler, db, s.postEvents)
+	app.Delete("/api/v1/events", require("erase events", RoleAdmin), s.sessionCSRF, db, s.eraseEvents)
+	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest), s.openAPI)
+	if !cfg.MetricsPublic {
+		app.Get("/metrics", readers, s.metrics)
+	}
 
 	// Unknown routes: still no answer without credentials.
 	app.Use(require("see this", RoleAdmin, RoleRead, RoleIngest), func(c *fiber.Ctx) error {
@@ -106,7 +169,13 @@ func (s *server) recordLatency(c *fiber.Ctx) error {
 		}
 	}
 	if !strings.HasPrefix(c.Path(), "/static/") {
-		s.Latency.Observe(time.Since(start), c.Response().StatusCode())
+		d, status := time.Since(start), c.Response().StatusCode()
+		if s.Latency != nil {
+			s.Latency.Observe(d, status)
+		}
+		if s.Metrics != nil {
+			s.Metrics.ObserveRequest(d, status)
+		}
 	}
 	return nil
 }
@@ -148,57 +217,4 @@ func (s *server) systemMetrics(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Send(r.JSON)
-}
-
-func (s *server) pageData(c *fiber.Ctx, events []storage.Event, eventType string) web.Page {
-	snap := s.Snapshots.Latest().Snapshot
-	return web.Page{
-		Snapshot:    &snap,
-		Events:      events,
-		EventType:   eventType,
-		Now:         time.Now(),
-		PollSeconds: int(s.PollInterval / time.Second),
-		Backend:     s.store.Backend(),
-	}
-}
-
-// feed reads the newest events for the page. A store that is down leaves the
-// feed empty rather than failing the whole page: the cards still matter.
-func (s *server) feed(c *fiber.Ctx) ([]storage.Event, string, error) {
-	f, err := parseEventFilter(c)
-	if err != nil {
-		return nil, "", err
-	}
-	events, err := s.store.ListEvents(c.UserContext(), f)
-	if err != nil {
-		s.log.Warn("dashboard: list events", "err", err)
-		events = nil
-	}
-	return events, strings.Join(f.Types, ","), nil
-}
-
-func (s *server) render(c *fiber.Ctx, name string, data web.Page) error {
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return s.Site.Render(c, name, data)
-}
-
-func (s *server) page(c *fiber.Ctx) error {
-	events, t, err := s.feed(c)
-	if err != nil {
-		return err
-	}
-	return s.render(c, "page", s.pageData(c, events, t))
-}
-
-func (s *server) cardsPartial(c *fiber.Ctx) error {
-	return s.render(c, "cards", s.pageData(c, nil, ""))
-}
-
-func (s *server) eventsPartial(c *fiber.Ctx) error {
-	events, t, err := s.feed(c)
-	if err != nil {
-		return err
-	}
-	return s.render(c, "events", s.pageData(c, events, t))
 }

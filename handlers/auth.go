@@ -3,7 +3,6 @@ package handlers
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -43,6 +42,9 @@ type Credentials struct {
 	verified atomic.Pointer[[32]byte]
 	read     [][32]byte
 	ingest   [][32]byte
+	// stored are the tokens made with `vitals token` (tokens.go), when
+	// UseStoredTokens was called.
+	stored atomic.Pointer[StoredTokens]
 }
 
 // NewCredentials makes the checker. adminPassword is VITALS_ADMIN_PASSWORD
@@ -112,6 +114,11 @@ func (c *Credentials) tokenRole(token string) Role {
 			role = RoleIngest
 		}
 	}
+	if st := c.stored.Load(); st != nil {
+		if r := st.role(sum); r != RoleNone {
+			role = r
+		}
+	}
 	return role
 }
 
@@ -125,6 +132,12 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	role := RoleNone
 	switch {
 	case header == "":
+		// A browser: its credential is the session cookie, if any.
+		r, err := s.sessionRole(c)
+		if err != nil {
+			return err
+		}
+		role = r
 	case len(header) > 7 && strings.EqualFold(header[:7], "bearer "):
 		role = s.creds.tokenRole(strings.TrimSpace(header[7:]))
 		if role == RoleNone {
@@ -132,25 +145,11 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 				Header: map[string]string{fiber.HeaderWWWAuthenticate: `Bearer realm="vitals", error="invalid_token"`}}
 		}
 	case len(header) > 6 && strings.EqualFold(header[:6], "basic "):
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[6:]))
-		if err != nil {
-			return newProblem(fiber.StatusUnauthorized, "malformed Basic credentials")
-		}
-		user, pass, _ := strings.Cut(string(raw), ":")
-		ok, err := s.creds.checkAdmin(pass)
-		if errors.Is(err, errAdminNotLoaded) {
-			p := newProblem(fiber.StatusServiceUnavailable, "the admin password is kept in the store, which is not reachable yet; try again shortly")
-			p.Header = map[string]string{fiber.HeaderRetryAfter: "5"}
-			return p
-		}
-		// The user name is compared too, and after the password so that both
-		// paths take the same time.
-		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(AdminUser)) != 1 {
-			return newProblem(fiber.StatusUnauthorized, "wrong user name or password")
-		}
-		role = RoleAdmin
+		// The admin signs in with the form now (session.go); Basic is
+		// refused outright so that no script keeps sending the password.
+		return newProblem(fiber.StatusUnauthorized, "HTTP Basic is not accepted; sign in at /login, or send a bearer token")
 	default:
-		return newProblem(fiber.StatusUnauthorized, "unsupported Authorization scheme; use Basic or Bearer")
+		return newProblem(fiber.StatusUnauthorized, "unsupported Authorization scheme; use Bearer")
 	}
 	c.Locals(roleKey, role)
 	return c.Next()
@@ -171,6 +170,8 @@ func require(what string, roles ...Role) fiber.Handler {
 			p := newProblem(fiber.StatusUnauthorized, "credentials are required")
 			if isAPI(c.Path()) {
 				p.Header = map[string]string{fiber.HeaderWWWAuthenticate: `Bearer realm="vitals"`}
+			} else {
+				p.Header = signInChallenge(c)
 			}
 			return p
 		}

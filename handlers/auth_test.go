@@ -4,13 +4,19 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"vitals/handlers"
 )
 
 // Every route the app has, and a few it has not, answers 401 without
-// credentials; only /health and static files are public.
+// credentials, or for the pages a redirect to the sign-in form; only
+// /health, the sign-in form with its language and theme switches, and
+// static files are public.
 func TestEveryRouteNeedsCredentials(t *testing.T) {
 	h := newSQLiteHarness(t)
-	public := map[string]bool{"/health": true}
+	public := map[string]bool{"/health": true, "/login": true, "/prefs": true}
+	pages := map[string]bool{"GET /": true, "POST /logout": true}
 	seen := map[string]bool{}
 	for _, r := range h.app.GetRoutes(true) {
 		if r.Method == http.MethodHead || r.Method == http.MethodTrace || r.Method == http.MethodConnect {
@@ -27,6 +33,12 @@ func TestEveryRouteNeedsCredentials(t *testing.T) {
 		seen[key] = true
 		t.Run(key, func(t *testing.T) {
 			status, hdr, body := h.do(r.Method, path, []byte(`{}`), "application/json", anon)
+			if pages[key] {
+				if status != http.StatusSeeOther || hdr.Get("Location") != "/login" {
+					t.Fatalf("%s %s without a session: %d to %q, want 303 to /login", r.Method, path, status, hdr.Get("Location"))
+				}
+				return
+			}
 			if status != http.StatusUnauthorized {
 				t.Fatalf("%s %s without credentials: %d %s", r.Method, path, status, body)
 			}
@@ -81,7 +93,7 @@ func TestCredentialKinds(t *testing.T) {
 		{"admin reads the page", "GET", "/", asAdmin, 200},
 		{"admin reads metrics", "GET", "/api/v1/system/metrics", asAdmin, 200},
 		{"admin reads events", "GET", "/api/v1/events", asAdmin, 200},
-		{"admin cannot post with Basic", "POST", "/api/v1/events", asAdmin, 403},
+		{"admin session cannot post", "POST", "/api/v1/events", asAdmin, 403},
 		{"read token reads metrics", "GET", "/api/v1/system/metrics", asReader, 200},
 		{"read token reads events", "GET", "/api/v1/events", asReader, 200},
 		{"read token cannot post", "POST", "/api/v1/events", asReader, 403},
@@ -90,10 +102,13 @@ func TestCredentialKinds(t *testing.T) {
 		{"ingest token cannot read events", "GET", "/api/v1/events", asIngest, 403},
 		{"ingest token cannot read metrics", "GET", "/api/v1/system/metrics", asIngest, 403},
 		{"ingest token cannot open the page", "GET", "/", asIngest, 403},
-		{"wrong password", "GET", "/", basic("admin", "wrong password"), 401},
-		{"wrong user", "GET", "/", basic("root", adminPassword), 401},
+		{"Basic is refused even with the right password", "GET", "/", basic("admin", adminPassword), 401},
+		{"Basic is refused on the API", "GET", "/api/v1/events", basic("admin", adminPassword), 401},
+		{"session signed with another key", "GET", "/", session(handlers.SessionCookieForTest([]byte("another-key-0123456789abcdefghijklmnop"), time.Hour)), 303},
+		{"expired session", "GET", "/", session(handlers.SessionCookieForTest([]byte(sessionKey), time.Nanosecond)), 303},
+		{"forged session", "GET", "/api/v1/events", session("AQIDBAUGBwgJCgsMDQ4PEAAAAAB_____" + strings.Repeat("A", 43)), 401},
 		{"unknown token", "GET", "/api/v1/events", bearer("not-a-token-0123456789"), 401},
-		{"token as password", "GET", "/", basic("admin", readToken), 401},
+		{"token as session", "GET", "/", session(readToken), 303},
 		{"other scheme", "GET", "/api/v1/events", func(r *http.Request) { r.Header.Set("Authorization", "Digest x") }, 401},
 	}
 	for _, tc := range cases {

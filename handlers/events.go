@@ -2,6 +2,9 @@ package handlers
 
 import (
 	"bytes"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,15 +42,26 @@ var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_.]*$`)
 // eventInput is one event as a client sends it. Details stays raw so that
 // it is stored as sent, after checking it is an object.
 type eventInput struct {
-	Type      *string         `json:"type"`
-	Message   *string         `json:"message"`
-	UserEmail *string         `json:"user_email"`
-	Details   json.RawMessage `json:"details"`
+	Type           *string         `json:"type"`
+	Message        *string         `json:"message"`
+	UserEmail      *string         `json:"user_email"`
+	Details        json.RawMessage `json:"details"`
+	IdempotencyKey *string         `json:"idempotency_key"`
+	OccurredAt     *string         `json:"occurred_at"`
 }
 
+// How far occurred_at may lie from the server's clock: at most a day back
+// (older events would be pruned at once and confuse the feed), and ahead
+// only by a clock skew, which is taken as now.
+const (
+	maxOccurredAge  = 24 * time.Hour
+	maxOccurredSkew = time.Minute
+)
+
 // validateEvent checks one event and returns it ready to store, or the
-// fields that are wrong. index is its position in a batch (nil when single).
-func validateEvent(in eventInput, index *int) (storage.NewEvent, []FieldError) {
+// fields that are wrong. index is its position in a batch (nil when single);
+// now is the server's time, for occurred_at.
+func validateEvent(in eventInput, index *int, now time.Time) (storage.NewEvent, []FieldError) {
 	var errs []FieldError
 	bad := func(field, msg string) { errs = append(errs, FieldError{Index: index, Field: field, Message: msg}) }
 	var ev storage.NewEvent
@@ -96,6 +112,37 @@ func validateEvent(in eventInput, index *int) (storage.NewEvent, []FieldError) {
 			bad("details", "must not contain NUL characters")
 		default:
 			ev.Details = append(json.RawMessage(nil), d...)
+		}
+	}
+
+	if in.IdempotencyKey != nil {
+		k := *in.IdempotencyKey
+		switch {
+		case k == "":
+			bad("idempotency_key", "must not be empty; leave the field out for none")
+		case utf8.RuneCountInString(k) > storage.MaxIdempotencyKeyLen:
+			bad("idempotency_key", fmt.Sprintf("is longer than %d characters", storage.MaxIdempotencyKeyLen))
+		case strings.ContainsFunc(k, unicode.IsControl):
+			bad("idempotency_key", "must not contain control characters")
+		default:
+			ev.IdempotencyKey = k
+		}
+	}
+
+	if in.OccurredAt != nil {
+		at, err := time.Parse(time.RFC3339Nano, *in.OccurredAt)
+		switch {
+		case err != nil:
+			bad("occurred_at", "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30.123Z)")
+		case at.After(now.Add(maxOccurredSkew)):
+			bad("occurred_at", "is in the future")
+		case now.Sub(at) > maxOccurredAge:
+			bad("occurred_at", "is more than 24 hours ago")
+		case at.After(now):
+			// Within the clock skew allowed: the event happened now, as
+			// far as this server can tell.
+		default:
+			ev.OccurredAt = &at
 		}
 	}
 	return ev, errs
@@ -190,13 +237,14 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 
 	events := make([]storage.NewEvent, len(inputs))
 	var errs []FieldError
+	now := time.Now()
 	for i, in := range inputs {
 		var idx *int
 		if batch {
 			idx = new(int)
 			*idx = i
 		}
-		ev, fe := validateEvent(in, idx)
+		ev, fe := validateEvent(in, idx, now)
 		events[i] = ev
 		errs = append(errs, fe...)
 	}
@@ -208,31 +256,109 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("post events: %w", err)
 	}
-	c.Status(fiber.StatusCreated)
-	if batch {
-		return c.JSON(fiber.Map{"events": stored})
+	// 201 when anything was stored; 200 when every event repeated an
+	// idempotency key already stored, so that a retry reads as "already
+	// done".
+	out := make([]postedEvent, len(stored))
+	newOnes := make([]storage.Event, 0, len(stored))
+	for i, e := range stored {
+		out[i] = postedEvent{Event: e, Duplicate: e.Duplicate}
+		if !e.Duplicate {
+			newOnes = append(newOnes, e)
+		}
 	}
-	return c.JSON(stored[0])
+	s.Metrics.EventsIngested(newOnes)
+	if len(newOnes) > 0 {
+		c.Status(fiber.StatusCreated)
+	} else {
+		c.Status(fiber.StatusOK)
+	}
+	if batch {
+		return c.JSON(postedBatch{Events: out})
+	}
+	return c.JSON(out[0])
 }
 
-// listEvents answers GET /api/v1/events?type=a,b&limit=N, newest first.
+// postedEvent is one event of the answer to a post: the event as stored,
+// and whether it repeated an idempotency key already stored (nothing new
+// was stored; id and created_at are the stored event's).
+type postedEvent struct {
+	storage.Event
+	Duplicate bool `json:"duplicate"`
+}
+
+// postedBatch is the answer to a batch: its events in the order sent.
+type postedBatch struct {
+	Events []postedEvent `json:"events"`
+}
+
+// eventList is a page of GET /api/v1/events. NextCursor is absent on the
+// last page.
+type eventList struct {
+	Events     []storage.Event `json:"events"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// listEvents answers GET /api/v1/events, newest first, one page: the query
+// parseEventFilter reads, and cursor, the next_cursor of the page before.
 func (s *server) listEvents(c *fiber.Ctx) error {
 	f, err := parseEventFilter(c)
 	if err != nil {
 		return err
 	}
+	limit := f.Limit
+	// One more than the page, to know whether another page follows: the
+	// last page carries no cursor, not even when it is full.
+	f.Limit++
 	events, err := s.store.ListEvents(c.UserContext(), f)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
-	if events == nil {
-		events = []storage.Event{}
+	page := eventList{Events: events}
+	if page.Events == nil {
+		page.Events = []storage.Event{}
 	}
-	return c.JSON(fiber.Map{"events": events})
+	if len(events) > limit {
+		page.Events = events[:limit]
+		last := page.Events[limit-1]
+		page.NextCursor = encodeCursor(storage.EventCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(page)
 }
 
-// parseEventFilter reads the type and limit query parameters. type may be
-// repeated or comma-separated.
+// cursorVersion is the first byte of a cursor, so that its layout can
+// change without old cursors being misread.
+const cursorVersion = 1
+
+// encodeCursor makes the opaque next_cursor: base64url of a version byte,
+// created_at in Unix nanoseconds (the store's full precision) and the id.
+func encodeCursor(p storage.EventCursor) string {
+	var b [17]byte
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(p.CreatedAt.UnixNano()))
+	binary.BigEndian.PutUint64(b[9:], uint64(p.ID))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// decodeCursor reads a cursor made by encodeCursor.
+func decodeCursor(s string) (storage.EventCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+		return storage.EventCursor{}, false
+	}
+	id := int64(binary.BigEndian.Uint64(b[9:]))
+	if id <= 0 {
+		return storage.EventCursor{}, false
+	}
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
+	return storage.EventCursor{CreatedAt: at, ID: id}, true
+}
+
+// parseEventFilter reads the list's query: type (repeated or
+// comma-separated), since and until (RFC 3339; since inclusive, until
+// exclusive), q (text in the message or the user's email, ignoring case),
+// cursor and limit. Every bad parameter is named in the 400.
 func parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 	f := storage.EventFilter{Limit: defaultLimit}
 	var errs []FieldError
@@ -257,8 +383,110 @@ func parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 			f.Limit = n
 		}
 	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		raw := c.Query(p.name)
+		if raw == "" {
+			continue
+		}
+		// An offset's '+' sent unencoded arrives as a space; RFC 3339 as
+		// Go reads it has no space, so it can only be that.
+		t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(raw, " ", "+"))
+		if err != nil {
+			errs = append(errs, FieldError{Field: p.name, Message: "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30Z)"})
+			continue
+		}
+		*p.dst = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		errs = append(errs, FieldError{Field: "until", Message: "must be later than since"})
+	}
+	if q := c.Query("q"); q != "" {
+		switch {
+		case !utf8.ValidString(q):
+			errs = append(errs, FieldError{Field: "q", Message: "is not valid UTF-8"})
+		case utf8.RuneCountInString(q) > maxSearchRunes:
+			errs = append(errs, FieldError{Field: "q", Message: fmt.Sprintf("is longer than %d characters", maxSearchRunes)})
+		case strings.ContainsRune(q, 0):
+			errs = append(errs, FieldError{Field: "q", Message: "must not contain NUL characters"})
+		default:
+			f.Search = q
+		}
+	}
+	if raw := c.Query("cursor"); raw != "" {
+		cur, ok := decodeCursor(raw)
+		if !ok {
+			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this server made; pass next_cursor as it came"})
+		} else {
+			f.Before = &cur
+		}
+	}
 	if len(errs) > 0 {
 		return f, &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query", Errors: errs}
 	}
 	return f, nil
+}
+
+// eraseEvents answers DELETE /api/v1/events?user_email=...: it deletes every
+// event of one person (user_email equal, ignoring case), for erasure
+// requests, and records that it did in the feed, without the address.
+func (s *server) eraseEvents(c *fiber.Ctx) error {
+	email := c.Query("user_email")
+	switch {
+	case email == "":
+		return &Problem{Status: fiber.StatusBadRequest, Detail: "say whose events to erase; nothing was deleted",
+			Errors: []FieldError{{Field: "user_email", Message: "is required"}}}
+	case len(email) > maxEmailLen || !utf8.ValidString(email) || !emailShaped(email):
+		return &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query; nothing was deleted",
+			Errors: []FieldError{{Field: "user_email", Message: "is not an email address (like name@example.com)"}}}
+	}
+	n, err := s.store.DeleteEventsByEmail(c.UserContext(), email)
+	if err != nil {
+		return fmt.Errorf("erase events: %w", err)
+	}
+	details, _ := json.Marshal(map[string]int64{"deleted": n}) // a map of ints always encodes
+	if _, err := s.store.InsertEvents(c.UserContext(), []storage.NewEvent{{
+		Type:    TypeEventsErased,
+		Message: fmt.Sprintf("Erased %d events of one person on request", n),
+		Details: details,
+	}}); err != nil {
+		// The erasure is done and must be reported as done.
+		s.log.Warn("erase events: record the erasure", "err", err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"deleted": n})
+}
+
+// TypeEventsErased is the type of the event recording an erasure.
+const TypeEventsErased = "events.erased"
+
+// csrfHeader carries the page's CSRF token on requests a script on the
+// page sends (the form field csrf works too).
+const csrfHeader = "X-CSRF-Token"
+
+// sessionCSRF guards a state-changing API route the admin's browser may
+// call: when the session cookie is the request's credential, the request
+// must carry the CSRF token bound to that session (header X-CSRF-Token, or
+// the csrf form or query field). A credential a browser never sends by
+// itself (a bearer token) needs none.
+func (s *server) sessionCSRF(c *fiber.Ctx) error {
+	if _, ok := c.Locals(sessionLocal).(session); !ok {
+		return c.Next()
+	}
+	k, err := s.sess.key(c.UserContext())
+	if err != nil {
+		return fmt.Errorf("csrf: %w", storage.ErrUnavailable)
+	}
+	b, ok := s.csrfBinding(c, false)
+	got := c.Get(csrfHeader)
+	if got == "" {
+		got = c.FormValue("csrf")
+	}
+	want := csrfToken(k, b)
+	if !ok || len(got) != len(want) || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return newProblem(fiber.StatusForbidden, "the CSRF token is missing or wrong: send the page's token in the X-CSRF-Token header")
+	}
+	return c.Next()
 }

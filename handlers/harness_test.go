@@ -26,6 +26,9 @@ const (
 	adminPassword = "correct horse battery"
 	readToken     = "read-token-0123456789abcdef"
 	ingestToken   = "ingest-token-0123456789abcdef"
+	// sessionKey is every harness's VITALS_SESSION_KEY, so that one signed
+	// cookie (asAdmin) holds for all of them.
+	sessionKey = "test-session-key-0123456789abcdefghijklmnop"
 )
 
 // harness is the real Fiber app over a real store and a real sampler.
@@ -43,6 +46,13 @@ func newHarness(t testing.TB, store storage.Store) *harness {
 // newHarnessWith is newHarness with the API-latency window wired in.
 func newHarnessWith(t testing.TB, store storage.Store, latency *probes.LatencyWindow) *harness {
 	t.Helper()
+	return newHarnessConfig(t, store, func(c *handlers.Config) { c.Latency = latency })
+}
+
+// newHarnessConfig is newHarness with the configuration changed by edit
+// before the app is built (a session key from the store, a trusted proxy).
+func newHarnessConfig(t testing.TB, store storage.Store, edit func(*handlers.Config)) *harness {
+	t.Helper()
 	site, err := web.New()
 	if err != nil {
 		t.Fatal(err)
@@ -58,14 +68,18 @@ func newHarnessWith(t testing.TB, store storage.Store, latency *probes.LatencyWi
 	health := handlers.NewHealth("test", time.Second, time.Second, handlers.HealthCheck{
 		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: store.Ping,
 	})
-	app := handlers.New(handlers.Config{
-		Store:     store,
-		Snapshots: sampler,
-		Creds:     handlers.NewCredentials(adminPassword, []string{readToken}, []string{ingestToken}),
-		Site:      site,
-		Health:    health,
-		Latency:   latency,
-	})
+	cfg := handlers.Config{
+		Store:      store,
+		Snapshots:  sampler,
+		Creds:      handlers.NewCredentials(adminPassword, []string{readToken}, []string{ingestToken}),
+		Site:       site,
+		Health:     health,
+		SessionKey: []byte(sessionKey),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	app := handlers.New(cfg)
 	return &harness{t: t, app: app, store: store}
 }
 
@@ -92,8 +106,18 @@ func basic(user, pass string) cred {
 	}
 }
 
+// session sends a session cookie, as a signed-in browser does.
+func session(value string) cred {
+	return func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: handlers.SessionCookieName, Value: value})
+	}
+}
+
 var (
-	asAdmin  = basic(handlers.AdminUser, adminPassword)
+	// asAdmin is a signed-in browser: a session cookie signed with
+	// sessionKey, made without the form so that no sign-in event lands in
+	// the feed under test (login_test.go drives the form itself).
+	asAdmin  = session(handlers.SessionCookieForTest([]byte(sessionKey), time.Hour))
 	asReader = bearer(readToken)
 	asIngest = bearer(ingestToken)
 	anon     = cred(func(*http.Request) {})

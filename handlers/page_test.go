@@ -39,14 +39,15 @@ func TestPageShowsCardsAndPolls(t *testing.T) {
 	_, _, body := h.do("GET", "/", nil, "", asAdmin)
 	page := string(body)
 	for _, want := range []string{`id="card-cpu"`, `id="card-memory"`, `card-disk`, `id="card-db-connections"`, `id="card-db-latency"`,
-		`hx-get="/partials/cards"`, `hx-get="/partials/events"`, `hx-trigger="every 30s"`, "No events yet."} {
+		`hx-get="/partials/cards"`, `hx-get="/partials/events"`, `data-poll-seconds="30"`, `hx-trigger="vitals:poll from:body"`, "No events yet."} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
-	// SQLite has no connection figures: the card says N/A with the reason.
+	// SQLite has no connection figures: the card says N/A with the reason,
+	// shown on hover and focus.
 	i := strings.Index(page, `id="card-db-connections"`)
-	if card := page[i : i+600]; !strings.Contains(card, "N/A") || !strings.Contains(card, "title=") {
+	if card := page[i : i+600]; !strings.Contains(card, "N/A") || !strings.Contains(card, `tabindex="0"`) || !strings.Contains(card, `role="tooltip"> SQLite`) {
 		t.Errorf("connections card on SQLite: %s", card)
 	}
 	if strings.Contains(page, "style=") || strings.Contains(page, "<script>") {

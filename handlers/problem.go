@@ -85,8 +85,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		p = newProblem(fiber.StatusInternalServerError, "internal error")
 	}
 	if p.Status == fiber.StatusUnauthorized && !isAPI(c.Path()) && p.Header == nil {
-		// Browsers show their sign-in dialog only for a Basic challenge.
-		p.Header = map[string]string{fiber.HeaderWWWAuthenticate: `Basic realm="vitals", charset="UTF-8"`}
+		// Browsers sign in with the form (session.go), never with a Basic
+		// dialog.
+		p.Header = map[string]string{fiber.HeaderWWWAuthenticate: cookieChallenge}
 	}
 	return writeProblem(c, p)
 }

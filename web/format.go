@@ -5,83 +5,253 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
+	"strings"
 	"time"
+
+	"vitals/probes"
+	"vitals/storage"
 )
 
-// Funcs are the formatting helpers the templates use. Each takes the
-// snapshot's nullable figures and prints "N/A" for a missing one, never 0.
-func Funcs() template.FuncMap {
+// formatter words figures in one language: decimal separator, units and
+// relative times come from its catalogue. Each takes the snapshot's
+// nullable figures and prints "N/A" for a missing one, never 0.
+type formatter struct {
+	c *Catalog
+}
+
+// funcs are the template functions bound to one language.
+func (f formatter) funcs() template.FuncMap {
 	return template.FuncMap{
-		"pct":     formatPercent,
-		"bytes":   formatBytes,
-		"ms":      formatMillis,
-		"int":     formatInt,
-		"ago":     Ago,
-		"iso":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ratio":   ratio,
+		"t":      f.c.T,
+		"tn":     f.n,
+		"pct":    f.percent,
+		"bytes":  f.bytes,
+		"bytesI": f.bytesInt,
+		"rate":   f.rate,
+		"ms":     f.millis,
+		"num":    f.num,
+		"int":    f.int,
+		"state":  f.state,
+		"mins":   f.minutes,
+		"form":   func(key, category string) string { return f.c.Forms(key)[category] },
+	}
+}
+
+// commonFuncs do not depend on the language.
+func commonFuncs() template.FuncMap {
+	return template.FuncMap{
+		"clock":   Clock,
+		"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"attr":    attrNumber,
 		"json":    prettyJSON,
-		"deref":   func(s *string) string { return derefString(s) },
+		"connBar": ConnectionBar,
+		"httpLvl": HTTPState,
+		// loadMax leaves room above the critical load, so that a critical
+		// value shows in the meter's critical colour, not at its end.
+		"loadMax": func(l Limit) float64 { return l.Crit * 1.5 },
+		"httpWorst": func(l Limit, ts []probes.HTTPTarget) string {
+			return WorstHTTPState(l, ts)
+		},
 	}
 }
 
-// NA is what the page shows for a figure that could not be read.
-const NA = "N/A"
+// n is N with the count taken from any integer the templates hold.
+func (f formatter) n(key string, n any, args ...any) (string, error) {
+	var i int
+	switch v := n.(type) {
+	case int:
+		i = v
+	case int64:
+		i = int(v)
+	case *int64:
+		if v != nil {
+			i = int(*v)
+		}
+	case uint64:
+		i = int(v)
+	case *uint64:
+		if v != nil {
+			i = int(*v)
+		}
+	case float64:
+		i = int(math.Round(v))
+	case *float64:
+		if v != nil {
+			i = int(math.Round(*v))
+		}
+	default:
+		return "", fmt.Errorf("tn %s: %T is not a count", key, n)
+	}
+	return f.c.N(key, i, args...)
+}
 
-func formatPercent(v *float64) string {
+// decimal formats v with prec digits after the language's separator.
+func (f formatter) decimal(v float64, prec int) string {
+	if math.Abs(v) < 0.5*math.Pow10(-prec) {
+		v = 0 // never "-0.0"
+	}
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if f.c.lang == Russian {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s
+}
+
+func (f formatter) na() string { return f.c.MustT("na") }
+
+func (f formatter) percent(v *float64) string {
 	if v == nil {
-		return NA
+		return f.na()
 	}
-	return fmt.Sprintf("%.1f %%", *v)
+	return f.c.MustT("fmt.percent", "v", f.decimal(*v, 1))
 }
 
-func formatMillis(v *float64) string {
+// num formats a plain figure (load, cores) with up to two decimals.
+func (f formatter) num(v *float64) string {
 	if v == nil {
-		return NA
+		return f.na()
 	}
-	if *v < 10 {
-		return fmt.Sprintf("%.2f ms", *v)
-	}
-	return fmt.Sprintf("%.0f ms", *v)
+	return f.decimal(*v, 2)
 }
 
-func formatInt(v *int64) string {
+func (f formatter) millis(v *float64) string {
 	if v == nil {
-		return NA
+		return f.na()
 	}
-	return fmt.Sprintf("%d", *v)
+	prec := 0
+	switch {
+	case *v < 1:
+		prec = 2
+	case *v < 10:
+		prec = 1
+	}
+	return f.c.MustT("fmt.ms", "v", f.decimal(*v, prec))
 }
 
-func formatBytes(v *uint64) string {
+// minutes writes a duration given in seconds as whole minutes.
+func (f formatter) minutes(seconds *float64) string {
+	if seconds == nil {
+		return f.na()
+	}
+	return f.decimal(*seconds/60, 0)
+}
+
+func (f formatter) int(v *int64) string {
 	if v == nil {
-		return NA
+		return f.na()
 	}
-	const unit = 1024
-	b := float64(*v)
-	if b < unit {
-		return fmt.Sprintf("%d B", *v)
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	exp := int(math.Log(b) / math.Log(unit))
-	if exp > len(units) {
-		exp = len(units)
-	}
-	return fmt.Sprintf("%.1f %s", b/math.Pow(unit, float64(exp)), units[exp-1])
+	return strconv.FormatInt(*v, 10)
 }
 
-// ratio returns a/b in 0..1 for a <meter>, 0 when either is unknown.
-func ratio(a, b *int64) float64 {
-	if a == nil || b == nil || *b <= 0 {
-		return 0
-	}
-	return float64(*a) / float64(*b)
+// binaryUnits are the catalogue keys of the byte units, 1024 apart.
+func binaryUnits() [7]string {
+	return [7]string{"unit.B", "unit.KiB", "unit.MiB", "unit.GiB", "unit.TiB", "unit.PiB", "unit.EiB"}
 }
 
-func derefString(s *string) string {
-	if s == nil {
+// size formats a byte count in binary units ("1.5 GiB").
+func (f formatter) size(b float64) string {
+	units := binaryUnits()
+	exp := 0
+	for b >= 1024 && exp < len(units)-1 {
+		b /= 1024
+		exp++
+	}
+	prec := 1
+	if exp == 0 {
+		prec = 0
+	}
+	return f.c.MustT("fmt.size", "v", f.decimal(b, prec), "unit", f.c.MustT(units[exp]))
+}
+
+func (f formatter) bytes(v *uint64) string {
+	if v == nil {
+		return f.na()
+	}
+	return f.size(float64(*v))
+}
+
+func (f formatter) bytesInt(v *int64) string {
+	if v == nil {
+		return f.na()
+	}
+	return f.size(float64(*v))
+}
+
+func (f formatter) rate(v *float64) string {
+	if v == nil {
+		return f.na()
+	}
+	return f.c.MustT("fmt.per_second", "v", f.size(*v))
+}
+
+// state is the card state's word ("warning").
+func (f formatter) state(s string) string { return f.c.MustT("state." + s) }
+
+func (f formatter) typeLabel(t string) string {
+	if et, ok := eventType(t); ok {
+		return f.c.MustT(et.Key)
+	}
+	return t
+}
+
+// Ago says how long before now t was, in words: "just now", "5 minutes
+// ago", "5 минут назад".
+func (f formatter) Ago(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < 10*time.Second:
+		return f.c.MustT("time.just_now")
+	case d < time.Minute:
+		return f.c.MustN("time.seconds_ago", int(d/time.Second))
+	case d < time.Hour:
+		return f.c.MustN("time.minutes_ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return f.c.MustN("time.hours_ago", int(d/time.Hour))
+	default:
+		return f.c.MustN("time.days_ago", int(d/(24*time.Hour)))
+	}
+}
+
+// Clock is the exact time t in loc, as the feed shows it on hover.
+func Clock(loc *time.Location, t time.Time) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST")
+}
+
+// attrNumber writes a figure for an HTML attribute (meter values, SVG
+// sizes): always a dot, at most two decimals, empty when unknown.
+func attrNumber(v any) string {
+	var x float64
+	switch n := v.(type) {
+	case float64:
+		x = n
+	case *float64:
+		if n == nil {
+			return ""
+		}
+		x = *n
+	case int:
+		x = float64(n)
+	case int64:
+		x = float64(n)
+	default:
 		return ""
 	}
-	return *s
+	return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64)
+}
+
+// TypeIcon is the id of the icon of an event type.
+func TypeIcon(t string) string {
+	if et, ok := eventType(t); ok {
+		return et.Icon
+	}
+	return OtherIcon
 }
 
 func prettyJSON(raw json.RawMessage) string {
@@ -96,29 +266,91 @@ func prettyJSON(raw json.RawMessage) string {
 	return string(out)
 }
 
-// Ago says how long before now t was, in words: "just now", "5 minutes ago".
-func Ago(now, t time.Time) string {
-	d := now.Sub(t)
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < 10*time.Second:
-		return "just now"
-	case d < time.Minute:
-		return plural(int(d/time.Second), "second")
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
-	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour")
-	default:
-		return plural(int(d/(24*time.Hour)), "day")
-	}
+// FormatCursor writes a position in the feed's newest-first order as
+// "<unix nanoseconds>-<id>", at the store's full precision.
+func FormatCursor(at time.Time, id int64) string {
+	return strconv.FormatInt(at.UnixNano(), 10) + "-" + strconv.FormatInt(id, 10)
 }
 
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit + " ago"
+// ParseCursor reads what FormatCursor wrote.
+func ParseCursor(s string) (storage.EventCursor, bool) {
+	ns, id, ok := strings.Cut(s, "-")
+	if !ok {
+		return storage.EventCursor{}, false
 	}
-	return fmt.Sprintf("%d %ss ago", n, unit)
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	i, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil || n <= 0 || i <= 0 {
+		return storage.EventCursor{}, false
+	}
+	return storage.EventCursor{CreatedAt: time.Unix(0, n).UTC(), ID: i}, true
+}
+
+// Bar is the stacked bar of the database connections card, in percent of
+// max_connections: active, idle, idle in transaction, and the sessions in
+// any other state.
+type Bar struct {
+	Active, Idle, InTx, Other Segment
+}
+
+// Segment is one part of a Bar: where it starts and how wide it is.
+type Segment struct{ X, W float64 }
+
+// ConnectionBar lays out the connections by state against the maximum.
+func ConnectionBar(d probes.Database) Bar {
+	if d.Connections == nil || d.MaxConnections == nil || *d.MaxConnections <= 0 {
+		return Bar{}
+	}
+	max := float64(*d.MaxConnections)
+	val := func(p *int64) float64 {
+		if p == nil || *p < 0 {
+			return 0
+		}
+		return float64(*p)
+	}
+	total := val(d.Connections)
+	a, i, tx := val(d.ConnectionsActive), val(d.ConnectionsIdle), val(d.ConnectionsIdleInTransaction)
+	other := total - a - i - tx
+	if other < 0 {
+		other = 0
+	}
+	var b Bar
+	x := 0.0
+	for _, seg := range []struct {
+		dst *Segment
+		n   float64
+	}{{&b.Active, a}, {&b.Idle, i}, {&b.InTx, tx}, {&b.Other, other}} {
+		w := math.Min(100*seg.n/max, 100-x)
+		*seg.dst = Segment{X: x, W: w}
+		x += w
+	}
+	return b
+}
+
+// HTTPState is the state of one HTTP target: critical when it did not
+// answer or answered with an error status, else by its latency.
+func HTTPState(l Limit, t probes.HTTPTarget) string {
+	if t.Status != probes.StatusOK {
+		return StateCrit
+	}
+	if t.Healthy != nil && !*t.Healthy {
+		return StateCrit
+	}
+	return l.Level(t.LatencyMS)
+}
+
+// WorstHTTPState is the state of the HTTP card: its worst target's, na
+// without targets.
+func WorstHTTPState(l Limit, ts []probes.HTTPTarget) string {
+	if len(ts) == 0 {
+		return StateNA
+	}
+	rank := map[string]int{StateOK: 0, StateWarn: 1, StateCrit: 2}
+	worst := StateOK
+	for _, t := range ts {
+		if s := HTTPState(l, t); rank[s] > rank[worst] {
+			worst = s
+		}
+	}
+	return worst
 }

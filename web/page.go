@@ -10,12 +10,220 @@ import (
 // Page is what the dashboard templates render: the full page and each
 // polled fragment take the same value, so there is one source of truth.
 type Page struct {
+	Lang     Lang
 	Snapshot *probes.Snapshot
-	Events   []storage.Event
-	// EventType is the feed's type filter, empty for every type.
-	EventType string
-	Now       time.Time
+	Limits   Thresholds
+	Feed     Feed
+	// Now is the time relative times are counted from.
+	Now time.Time
+	// Location is where exact times are shown (VITALS_TIMEZONE).
+	Location *time.Location
 	// PollSeconds is how often the page's fragments refresh.
 	PollSeconds int
 	Backend     string
+	// CSRF is the token every state-changing form carries.
+	CSRF string
+	// Theme is "light" or "dark" when the admin chose one, empty to follow
+	// the system.
+	Theme string
+	// Back is the page the preference forms return to.
+	Back  string
+	Login LoginForm
+}
+
+// LoginForm is what the sign-in page shows besides the form itself.
+type LoginForm struct {
+	User string
+	// Error is the message above the form, already in the page's language.
+	Error string
+}
+
+// Feed is the activity feed's part of a page.
+type Feed struct {
+	Events []storage.Event
+	// Items are Events as the page shows them (Site.Items); the handler
+	// fills them in the page's language.
+	Items []Item
+	Chips []Chip
+	// Query is the search text (email or message).
+	Query string
+	// Filtered is true when a type filter or a search is applied.
+	Filtered bool
+	// Unavailable is true when the store could not be read.
+	Unavailable bool
+	// HeadURL is what the newest part of the feed polls.
+	HeadURL string
+	// OlderURL loads the page after the events shown; empty at the end.
+	OlderURL string
+}
+
+// Item is one event as the feed shows it: every figure already worded, so
+// that rendering fifty of them costs field reads, not function calls.
+type Item struct {
+	ID      int64
+	Icon    string
+	Label   string
+	Message string
+	Email   string
+	// ISO is the RFC 3339 time, Exact the time in the page's zone, Ago the
+	// relative time in the page's language.
+	ISO, Exact, Ago string
+	// Cursor is the event's position, for fetching its details.
+	Cursor     string
+	HasDetails bool
+}
+
+// Chip is one type filter of the feed.
+type Chip struct {
+	// Value is sent as the type parameter: one type, or several joined by
+	// commas.
+	Value string
+	// Key is the catalogue key of the label; empty for a type vitals has no
+	// label for, which shows Value.
+	Key     string
+	Icon    string
+	Checked bool
+}
+
+// Limit is a warning and a critical threshold for one figure; a figure at
+// or above Warn is a warning, at or above Crit critical.
+type Limit struct {
+	Warn float64
+	Crit float64
+}
+
+// States a card can be in; the page colours it by state.
+const (
+	StateOK   = "ok"
+	StateWarn = "warn"
+	StateCrit = "crit"
+	StateNA   = "na"
+)
+
+// Level is the state of v against l: na when v is unknown.
+func (l Limit) Level(v *float64) string {
+	switch {
+	case v == nil:
+		return StateNA
+	case *v >= l.Crit:
+		return StateCrit
+	case *v >= l.Warn:
+		return StateWarn
+	default:
+		return StateOK
+	}
+}
+
+// Thresholds colour the cards; the admin sets them by environment.
+type Thresholds struct {
+	CPUPercent         Limit
+	MemoryPercent      Limit
+	DiskPercent        Limit
+	ConnectionsPercent Limit
+	DatabaseLatencyMS  Limit
+	RedisLatencyMS     Limit
+	// APIP95MS applies to the API's 95th percentile.
+	APIP95MS      Limit
+	HTTPLatencyMS Limit
+	// LoadPerCore applies to the 5-minute load average per effective core.
+	LoadPerCore Limit
+}
+
+// DefaultThresholds are the thresholds used when none are configured; the
+// configuration's defaults are the same numbers (a test checks).
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		CPUPercent:         Limit{70, 90},
+		MemoryPercent:      Limit{80, 90},
+		DiskPercent:        Limit{80, 90},
+		ConnectionsPercent: Limit{70, 90},
+		DatabaseLatencyMS:  Limit{50, 200},
+		RedisLatencyMS:     Limit{20, 100},
+		APIP95MS:           Limit{300, 1000},
+		HTTPLatencyMS:      Limit{500, 2000},
+		LoadPerCore:        Limit{1, 2},
+	}
+}
+
+// EventType is how the feed shows one kind of event.
+type EventType struct {
+	Type string
+	// Key is the catalogue key of its label.
+	Key  string
+	Icon string
+}
+
+// SignInTypes are the events vitals records about the admin's sign-ins.
+const (
+	TypeSignedIn     = "admin.signed_in"
+	TypeSignInFailed = "admin.sign_in_failed"
+	TypeLockedOut    = "admin.locked_out"
+)
+
+// EventTypes lists the types the feed has a label and an icon for: the
+// seed's six, then vitals' own sign-in events.
+func EventTypes() []EventType {
+	return []EventType{
+		{"user_registered", "type.user_registered", "i-reg"},
+		{"user_approved", "type.user_approved", "i-ok"},
+		{"user_rejected", "type.user_rejected", "i-rej"},
+		{"stream_started", "type.stream_started", "i-play"},
+		{"stream_stopped", "type.stream_stopped", "i-stop"},
+		{"track_added", "type.track_added", "i-track"},
+		{TypeSignedIn, "type.admin.signed_in", "i-key"},
+		{TypeSignInFailed, "type.admin.sign_in_failed", "i-key"},
+		{TypeLockedOut, "type.admin.locked_out", "i-key"},
+	}
+}
+
+// OtherIcon is the icon of a type vitals has no label for.
+const OtherIcon = "i-dot"
+
+// SignInChip is the chip value that selects every sign-in event.
+const SignInChip = TypeSignedIn + "," + TypeSignInFailed + "," + TypeLockedOut
+
+func eventType(t string) (EventType, bool) {
+	for _, et := range EventTypes() {
+		if et.Type == t {
+			return et, true
+		}
+	}
+	return EventType{}, false
+}
+
+// Chips returns the feed's type filters with those in selected checked:
+// one per seed type, one for the sign-ins, and one for each other selected
+// type so that it can be unchecked.
+func Chips(selected []string) []Chip {
+	sel := map[string]bool{}
+	for _, t := range selected {
+		sel[t] = true
+	}
+	var chips []Chip
+	known := map[string]bool{}
+	for _, et := range EventTypes() {
+		known[et.Type] = true
+		if et.Icon == "i-key" {
+			continue
+		}
+		chips = append(chips, Chip{Value: et.Type, Key: et.Key, Icon: et.Icon, Checked: sel[et.Type]})
+	}
+	chips = append(chips, Chip{Value: SignInChip, Key: "chip.signins", Icon: "i-key",
+		Checked: sel[TypeSignedIn] && sel[TypeSignInFailed] && sel[TypeLockedOut]})
+	group := chips[len(chips)-1].Checked
+	added := map[string]bool{}
+	for _, t := range selected {
+		if et, ok := eventType(t); ok && et.Icon == "i-key" && !group && !added[t] {
+			// One sign-in type picked on its own (by URL): show it so that
+			// it can be unchecked.
+			added[t] = true
+			chips = append(chips, Chip{Value: t, Key: et.Key, Icon: et.Icon, Checked: true})
+			continue
+		}
+		if !known[t] {
+			known[t] = true
+			chips = append(chips, Chip{Value: t, Icon: OtherIcon, Checked: true})
+		}
+	}
+	return chips
 }

@@ -1,6 +1,7 @@
-// Package web holds the dashboard's templates and static files, embedded in
-// the binary. Templates are parsed once, when a Site is made; static files
-// are fingerprinted so they can be cached for a long time.
+// Package web holds the dashboard's templates, message catalogues and
+// static files, embedded in the binary. Templates are parsed once per
+// language, when a Site is made; static files are fingerprinted so they can
+// be cached for a long time.
 package web
 
 import (
@@ -17,6 +18,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
+
+	"vitals/storage"
 )
 
 //go:embed templates/*.html
@@ -35,18 +39,26 @@ type Asset struct {
 	Body        []byte
 }
 
-// Site is the parsed templates and the fingerprinted static files.
+// Site is the parsed templates, one set per language, the message
+// catalogues and the fingerprinted static files.
 type Site struct {
-	tmpl   *template.Template
-	assets map[string]*Asset // by Name
-	byURL  map[string]*Asset // by URL
-	bufs   sync.Pool
+	tmpl     map[Lang]*template.Template
+	catalogs map[Lang]*Catalog
+	assets   map[string]*Asset // by Name
+	byURL    map[string]*Asset // by URL
+	bufs     sync.Pool
 }
 
-// New parses every template and fingerprints every static file. It fails
-// only if the embedded files are broken, which a test catches.
+// New parses every template for every language and fingerprints every
+// static file. It fails only if the embedded files are broken, which a test
+// catches.
 func New() (*Site, error) {
-	s := &Site{assets: map[string]*Asset{}, byURL: map[string]*Asset{}}
+	s := &Site{
+		tmpl:     map[Lang]*template.Template{},
+		catalogs: map[Lang]*Catalog{},
+		assets:   map[string]*Asset{},
+		byURL:    map[string]*Asset{},
+	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -72,24 +84,34 @@ func New() (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: static files: %w", err)
 	}
-	funcs := template.FuncMap{
-		"asset": func(name string) (string, error) {
-			a, ok := s.assets[name]
-			if !ok {
-				return "", fmt.Errorf("no static file %q", name)
-			}
-			return a.URL, nil
-		},
+	for _, lang := range Langs() {
+		c, err := loadCatalog(lang)
+		if err != nil {
+			return nil, err
+		}
+		s.catalogs[lang] = c
+		funcs := template.FuncMap{"asset": s.assetURL}
+		for k, v := range commonFuncs() {
+			funcs[k] = v
+		}
+		for k, v := range (formatter{c}).funcs() {
+			funcs[k] = v
+		}
+		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+		if err != nil {
+			return nil, fmt.Errorf("web: templates: %w", err)
+		}
+		s.tmpl[lang] = t
 	}
-	for k, v := range Funcs() {
-		funcs[k] = v
-	}
-	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
-	}
-	s.tmpl = t
 	return s, nil
+}
+
+func (s *Site) assetURL(name string) (string, error) {
+	a, ok := s.assets[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return a.URL, nil
 }
 
 // Asset returns the static file served at url, if any.
@@ -108,13 +130,63 @@ func (s *Site) Assets() []*Asset {
 	return out
 }
 
-// Render executes the named template into a buffer first, so that a template
-// error never sends half a page, then copies it to w.
-func (s *Site) Render(w io.Writer, name string, data any) error {
+// Catalog returns the messages of lang (English for a language vitals does
+// not speak).
+func (s *Site) Catalog(lang Lang) *Catalog {
+	if c, ok := s.catalogs[lang]; ok {
+		return c
+	}
+	return s.catalogs[English]
+}
+
+// Items words events for the feed in lang: labels, icons, the exact time
+// in loc and the time relative to now.
+func (s *Site) Items(lang Lang, now time.Time, loc *time.Location, events []storage.Event) []Item {
+	f := formatter{s.Catalog(lang)}
+	out := make([]Item, len(events))
+	for i, e := range events {
+		it := Item{
+			ID:         e.ID,
+			Icon:       TypeIcon(e.Type),
+			Label:      f.typeLabel(e.Type),
+			Message:    e.Message,
+			ISO:        e.CreatedAt.UTC().Format(time.RFC3339Nano),
+			Exact:      Clock(loc, e.CreatedAt),
+			Ago:        f.Ago(now, e.CreatedAt),
+			Cursor:     FormatCursor(e.CreatedAt, e.ID),
+			HasDetails: len(e.Details) > 0,
+		}
+		if e.UserEmail != nil {
+			it.Email = *e.UserEmail
+		}
+		out[i] = it
+	}
+	return out
+}
+
+// Templates lists the names of the templates, for tests that render each.
+func (s *Site) Templates() []string {
+	var names []string
+	for _, t := range s.tmpl[English].Templates() {
+		if t.Name() != "" {
+			names = append(names, t.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Render executes the named template in lang into a buffer first, so that
+// a template error never sends half a page, then copies it to w.
+func (s *Site) Render(w io.Writer, lang Lang, name string, data any) error {
+	t, ok := s.tmpl[lang]
+	if !ok {
+		t = s.tmpl[English]
+	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer s.bufs.Put(buf)
-	if err := s.tmpl.ExecuteTemplate(buf, name, data); err != nil {
+	if err := t.ExecuteTemplate(buf, name, data); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
 	_, err := w.Write(buf.Bytes())

@@ -21,6 +21,14 @@ func BenchmarkInsertBatch100(b *testing.B) {
 	storagetest.BenchInsert(b, postgrestest.Open(b, postgres.Options{}), 100)
 }
 
+func BenchmarkInsertBatch100Keyed(b *testing.B) {
+	storagetest.BenchInsertKeyed(b, postgrestest.Open(b, postgres.Options{}), 100)
+}
+
+func BenchmarkInsertSingleKeyed(b *testing.B) {
+	storagetest.BenchInsertKeyed(b, postgrestest.Open(b, postgres.Options{}), 1)
+}
+
 func BenchmarkInsertSingleParallel(b *testing.B) {
 	s := postgrestest.Open(b, postgres.Options{MaxConns: 16})
 	storagetest.BenchInsertParallel(b, s)

@@ -97,6 +97,9 @@ type Store struct {
 	attemptTimeout time.Duration
 
 	group *group.Committer
+	// keysPrunedAt is when the insert path last deleted expired
+	// idempotency keys; only the group's goroutine touches it.
+	keysPrunedAt time.Time
 
 	ready     atomic.Bool
 	connectMu sync.Mutex // one Connect at a time in this process
@@ -358,22 +361,23 @@ func unreachable(err error) bool {
 
 // insertSQL inserts a batch and adds it to the row count, in one statement.
 // The rows come from parallel arrays in input order (WITH ORDINALITY ...
-// ORDER BY ord), so the sequence hands out ids in input order. All rows get
-// the transaction's now(): one created_at per batch, ids order it.
+// ORDER BY ord), so the sequence hands out ids in input order. Rows without
+// an occurred_at ($5, NULL) get the transaction's now(): one created_at per
+// batch, ids order it; now() is returned beside each id for them.
 const insertSQL = `
 WITH ins AS (
-	INSERT INTO activity_events (type, message, user_email, details)
-	SELECT u.type, u.message, u.user_email, u.details::jsonb
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-		WITH ORDINALITY AS u(type, message, user_email, details, ord)
+	INSERT INTO activity_events (type, message, user_email, details, created_at)
+	SELECT u.type, u.message, u.user_email, u.details::jsonb, COALESCE(u.occurred_at, now())
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+		WITH ORDINALITY AS u(type, message, user_email, details, occurred_at, ord)
 	ORDER BY u.ord
-	RETURNING id, created_at
+	RETURNING id
 ), counted AS (
 	UPDATE activity_events_count SET n = n + (SELECT count(*) FROM ins)
 	WHERE id = 1
 	RETURNING n
 )
-SELECT ins.id, ins.created_at FROM ins CROSS JOIN counted`
+SELECT ins.id, now() FROM ins CROSS JOIN counted`
 
 // pruneSQL applies retention after insertSQL, in the same transaction. When
 // the count is at most $1 (the threshold) both the DELETE and the UPDATE stop
@@ -463,38 +467,45 @@ func (s *Store) commitGroup(ctx context.Context, calls []*group.Call) {
 }
 
 // insertTx stores the events of calls in one transaction, with retention,
-// and on success sets each call's Out. Both statements travel in one pgx
+// and on success sets each call's Out. The statements travel in one pgx
 // batch, which PostgreSQL runs as one implicit transaction: one round trip,
 // and the counter row's lock is held only for the prune statement and the
-// commit.
+// commit. A group with idempotency keys takes another way (insertKeyedTx).
 func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	n := 0
+	keyed := false
 	for _, c := range calls {
 		n += len(c.Events)
-	}
-	types := make([]string, 0, n)
-	messages := make([]string, 0, n)
-	emails := make([]*string, 0, n)
-	details := make([]*string, 0, n)
-	for _, c := range calls {
 		for _, e := range c.Events {
-			types = append(types, e.Type)
-			messages = append(messages, e.Message)
-			emails = append(emails, e.UserEmail)
-			var d *string
-			if !storage.IsNullDetails(e.Details) {
-				ds := string(e.Details)
-				d = &ds
-			}
-			details = append(details, d)
+			keyed = keyed || e.IdempotencyKey != ""
 		}
 	}
+	if keyed {
+		return s.insertKeyedTx(ctx, calls, n)
+	}
+	cols := eventColumns(calls, n)
 
 	b := &pgx.Batch{}
-	b.Queue(insertSQL, types, messages, emails, details)
+	pruningKeys := s.keyPruneDue()
+	if pruningKeys {
+		// The key prune's range scan, whatever the cached plan says.
+		b.Queue(customPlansSQL)
+		b.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds())
+	}
+	b.Queue(insertSQL, cols.types, cols.messages, cols.emails, cols.details, cols.occurred)
 	b.Queue(pruneSQL, s.threshold, s.keep-1)
 	br := s.pool.SendBatch(ctx, b)
-	ids, created, err := scanInserted(br, n)
+	var err error
+	if pruningKeys {
+		if _, err = br.Exec(); err == nil {
+			_, err = br.Exec()
+		}
+	}
+	var ids []int64
+	var created time.Time
+	if err == nil {
+		ids, created, err = scanInserted(br, n)
+	}
 	if err == nil {
 		_, err = br.Exec()
 	}
@@ -506,19 +517,15 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	if err != nil {
 		return err
 	}
+	if pruningKeys {
+		s.keysPrunedAt = time.Now()
+	}
 
 	k := 0
 	for _, c := range calls {
 		out := make([]storage.Event, len(c.Events))
 		for i, e := range c.Events {
-			out[i] = storage.Event{
-				ID:        ids[k],
-				Type:      e.Type,
-				Message:   e.Message,
-				UserEmail: cloneString(e.UserEmail),
-				Details:   cloneDetails(e.Details),
-				CreatedAt: created,
-			}
+			out[i] = fresh(e, ids[k], created)
 			k++
 		}
 		c.Out = out
@@ -526,16 +533,328 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	return nil
 }
 
+// fresh is the answer for an event stored now with id; created is the
+// transaction's now(), its created_at unless it has an occurred_at.
+func fresh(e storage.NewEvent, id int64, created time.Time) storage.Event {
+	ev := storage.Event{
+		ID:        id,
+		Type:      e.Type,
+		Message:   e.Message,
+		UserEmail: cloneString(e.UserEmail),
+		Details:   cloneDetails(e.Details),
+		CreatedAt: created,
+	}
+	if e.OccurredAt != nil {
+		// timestamptz keeps microseconds; pgx truncates.
+		ev.CreatedAt = e.OccurredAt.UTC().Truncate(time.Microsecond)
+	}
+	return ev
+}
+
+// columns are a group's events as parallel arrays, in input order, for
+// unnest.
+type columns struct {
+	types    []string
+	messages []string
+	emails   []*string
+	details  []*string
+	occurred []*time.Time
+	keys     []*string
+}
+
+func eventColumns(calls []*group.Call, n int) columns {
+	c := columns{
+		types:    make([]string, 0, n),
+		messages: make([]string, 0, n),
+		emails:   make([]*string, 0, n),
+		details:  make([]*string, 0, n),
+		occurred: make([]*time.Time, 0, n),
+		keys:     make([]*string, 0, n),
+	}
+	for _, call := range calls {
+		for _, e := range call.Events {
+			c.types = append(c.types, e.Type)
+			c.messages = append(c.messages, e.Message)
+			c.emails = append(c.emails, e.UserEmail)
+			c.occurred = append(c.occurred, e.OccurredAt)
+			var d *string
+			if !storage.IsNullDetails(e.Details) {
+				ds := string(e.Details)
+				d = &ds
+			}
+			c.details = append(c.details, d)
+			var k *string
+			if e.IdempotencyKey != "" {
+				ks := e.IdempotencyKey
+				k = &ks
+			}
+			c.keys = append(c.keys, k)
+		}
+	}
+	return c
+}
+
+// keyPruneEvery is how often the insert path deletes expired idempotency
+// keys; between two prunes a key may outlive storage.IdempotencyKeyTTL by
+// this much.
+const keyPruneEvery = time.Minute
+
+// pruneKeysSQL deletes the idempotency keys older than $1 seconds; the
+// created_at index makes it a range scan of the expired keys only.
+const pruneKeysSQL = `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`
+
+// keyPruneDue reports whether the last key prune is a minute old. Only the
+// group's goroutine calls it.
+func (s *Store) keyPruneDue() bool { return time.Since(s.keysPrunedAt) >= keyPruneEvery }
+
+// insertKeysSQL claims the idempotency keys of a group for this
+// transaction, with the placeholder event_id 0 until insertKeyedSQL knows the
+// events' ids; no other transaction ever sees a 0, since both statements
+// commit together. A key that another transaction has claimed and not
+// committed makes this one wait until it ends; then it is taken (the other
+// rolled back) or left alone. A key already stored is left alone but locked
+// (DO UPDATE locks the row before its WHERE turns the update down), so that a
+// concurrent key prune cannot delete it before lookupKeysSQL reads it. Each
+// key comes once, in sorted order, so that transactions claiming overlapping
+// keys wait for each other in one order and cannot deadlock; they take the
+// counter row's lock only after (insertKeyedSQL), as every writer does.
+const insertKeysSQL = `
+INSERT INTO idempotency_keys AS k (key, event_id, event_created_at)
+SELECT u.key, 0, COALESCE(u.occurred_at, now())
+FROM unnest($1::text[], $2::timestamptz[]) AS u(key, occurred_at)
+ON CONFLICT (key) DO UPDATE SET event_id = k.event_id WHERE false`
+
+// lookupKeysSQL returns, for the keys $1, the events other transactions
+// stored under them (this one's claims still hold 0): the stored event while
+// retention keeps it, else its id and created_at. A statement of its own,
+// after insertKeysSQL, so that its snapshot (READ COMMITTED) sees every key
+// committed by a transaction insertKeysSQL waited for.
+const lookupKeysSQL = `
+SELECT k.key, k.event_id, k.event_created_at, e.type, e.message, e.user_email, e.details, e.created_at
+FROM idempotency_keys k LEFT JOIN activity_events e ON e.id = k.event_id
+WHERE k.key = ANY($1::text[]) AND k.event_id <> 0`
+
+// insertKeyedSQL is insertSQL for a group with keys: it inserts the events
+// without a key and those that claim a key ($8, the first event of the
+// group with that key) whose claim insertKeysSQL won (event_id 0 visible is
+// this transaction's own), gives the won keys their event's id, and adds to
+// the count. It returns the input position and id of each event inserted.
+const insertKeyedSQL = `
+WITH src AS MATERIALIZED (
+	SELECT u.*, nextval('activity_events_id_seq') AS id
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bool[])
+		WITH ORDINALITY AS u(type, message, user_email, details, occurred_at, key, claims, ord)
+	WHERE u.key IS NULL
+	   OR (u.claims AND EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.key = u.key AND k.event_id = 0))
+), ins AS (
+	INSERT INTO activity_events (id, type, message, user_email, details, created_at)
+	SELECT id, type, message, user_email, details::jsonb, COALESCE(occurred_at, now())
+	FROM src ORDER BY ord
+	RETURNING id
+), claimed AS (
+	UPDATE idempotency_keys k SET event_id = src.id
+	FROM src WHERE k.key = src.key
+), counted AS (
+	UPDATE activity_events_count SET n = n + (SELECT count(*) FROM ins)
+	WHERE id = 1
+	RETURNING n
+)
+SELECT src.ord, src.id, now() FROM src CROSS JOIN counted`
+
+// customPlansSQL makes the rest of the transaction plan each statement for
+// its parameters. The key statements look keys up in a table that grows to
+// a day of events; a generic plan made while it was small (a sequential
+// scan) would stay cached on the connection and scan it on every insert.
+const customPlansSQL = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`
+
+// insertKeyedTx stores a group with idempotency keys in one batch, one
+// implicit transaction: claim the keys, read the events stored earlier
+// under the keys others hold, insert the events whose key was won (and
+// those without a key), apply retention.
+func (s *Store) insertKeyedTx(ctx context.Context, calls []*group.Call, n int) error {
+	cols := eventColumns(calls, n)
+
+	// The first event of each key claims it.
+	firstOf := map[string]int{}
+	claims := make([]bool, n)
+	var claim []int
+	for i, k := range cols.keys {
+		if k == nil {
+			continue
+		}
+		if _, ok := firstOf[*k]; !ok {
+			firstOf[*k] = i
+			claims[i] = true
+			claim = append(claim, i)
+		}
+	}
+	slices.SortFunc(claim, func(a, b int) int { return strings.Compare(*cols.keys[a], *cols.keys[b]) })
+	claimKeys := make([]string, len(claim))
+	claimAt := make([]*time.Time, len(claim))
+	for j, i := range claim {
+		claimKeys[j], claimAt[j] = *cols.keys[i], cols.occurred[i]
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(customPlansSQL)
+	pruningKeys := s.keyPruneDue()
+	if pruningKeys {
+		b.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds())
+	}
+	b.Queue(insertKeysSQL, claimKeys, claimAt)
+	b.Queue(lookupKeysSQL, claimKeys)
+	b.Queue(insertKeyedSQL, cols.types, cols.messages, cols.emails, cols.details, cols.occurred, cols.keys, claims)
+	b.Queue(pruneSQL, s.threshold, s.keep-1)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil && pruningKeys {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	var stored map[string]storage.Event
+	if err == nil {
+		stored, err = scanStoredKeys(br)
+	}
+	ids := make([]int64, n) // 0: not inserted
+	var created time.Time
+	if err == nil {
+		created, err = scanKeyedInserted(br, ids)
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	// Close reads to the end of the batch, past the commit: only a nil
+	// here means the events are durable.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if pruningKeys {
+		s.keysPrunedAt = time.Now()
+	}
+
+	all := make([]storage.NewEvent, 0, n)
+	for _, c := range calls {
+		all = append(all, c.Events...)
+	}
+	out := make([]storage.Event, n)
+	for i, e := range all {
+		k := cols.keys[i]
+		switch {
+		case ids[i] != 0:
+			out[i] = fresh(e, ids[i], created)
+		case k == nil:
+			return fmt.Errorf("event %d has no idempotency key and was not inserted", i)
+		case firstOf[*k] != i:
+			// Filled in below, from the event that claimed the key.
+		default:
+			st, ok := stored[*k]
+			if !ok {
+				// Cannot happen: the key was either won here or
+				// locked by the claim until the commit.
+				return fmt.Errorf("idempotency key %q was neither won nor found", *k)
+			}
+			out[i] = duplicateOf(st, e)
+		}
+	}
+	for i, k := range cols.keys {
+		if k != nil && firstOf[*k] != i {
+			out[i] = out[firstOf[*k]]
+			out[i].UserEmail = cloneString(out[i].UserEmail)
+			out[i].Details = slices.Clone(out[i].Details)
+			out[i].Duplicate = true
+		}
+	}
+	for _, c := range calls {
+		c.Out, out = out[:len(c.Events):len(c.Events)], out[len(c.Events):]
+	}
+	return nil
+}
+
+// scanKeyedInserted reads insertKeyedSQL's rows into ids (by input
+// position, 1-based ord) and returns the transaction's now().
+func scanKeyedInserted(br pgx.BatchResults, ids []int64) (time.Time, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	var created time.Time
+	for rows.Next() {
+		var ord, id int64
+		if err := rows.Scan(&ord, &id, &created); err != nil {
+			return time.Time{}, err
+		}
+		if ord < 1 || ord > int64(len(ids)) {
+			return time.Time{}, fmt.Errorf("inserted row for position %d of %d", ord, len(ids))
+		}
+		ids[ord-1] = id
+	}
+	return created.UTC(), rows.Err()
+}
+
+// duplicateOf is the answer for sent, whose key stored st: the stored event,
+// or once retention pruned it, sent with st's id and created_at.
+func duplicateOf(st storage.Event, sent storage.NewEvent) storage.Event {
+	if st.Type == "" {
+		st.Type, st.Message = sent.Type, sent.Message
+		st.UserEmail, st.Details = cloneString(sent.UserEmail), cloneDetails(sent.Details)
+	}
+	st.Duplicate = true
+	return st
+}
+
+// scanStoredKeys reads lookupKeysSQL's rows into the events stored under
+// each key; Type is empty when retention has pruned the event.
+func scanStoredKeys(br pgx.BatchResults) (map[string]storage.Event, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]storage.Event{}
+	for rows.Next() {
+		var (
+			key        string
+			e          storage.Event
+			keyCreated time.Time
+			typ, msg   *string
+			details    []byte
+			createdAt  *time.Time
+		)
+		if err := rows.Scan(&key, &e.ID, &keyCreated, &typ, &msg, &e.UserEmail, &details, &createdAt); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = keyCreated.UTC()
+		if typ != nil {
+			e.Type, e.Message = *typ, *msg
+			if details != nil {
+				e.Details = json.RawMessage(details)
+			}
+			e.CreatedAt = createdAt.UTC()
+		} else {
+			e.UserEmail = nil
+		}
+		found[key] = e
+	}
+	return found, rows.Err()
+}
+
 // scanInserted reads insertSQL's rows: the ids, sorted (the sequence handed
 // them out in input order; RETURNING's order is not promised), and the
-// batch's created_at.
+// transaction's now(), the created_at of rows without an occurred_at. want
+// is the number of rows expected, or -1 for any.
 func scanInserted(br pgx.BatchResults, want int) ([]int64, time.Time, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	defer rows.Close()
-	ids := make([]int64, 0, want)
+	ids := make([]int64, 0, max(want, 0))
 	var created time.Time
 	for rows.Next() {
 		var id int64
@@ -547,7 +866,7 @@ func scanInserted(br pgx.BatchResults, want int) ([]int64, time.Time, error) {
 	if err := rows.Err(); err != nil {
 		return nil, time.Time{}, err
 	}
-	if len(ids) != want {
+	if want >= 0 && len(ids) != want {
 		return nil, time.Time{}, fmt.Errorf("inserted %d rows, want %d", len(ids), want)
 	}
 	slices.Sort(ids)
@@ -573,13 +892,34 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		l := int64(f.Limit)
 		limit = &l
 	}
+	// Bounds between two stored microseconds round up, so that they
+	// compare as they would at full precision.
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		t := storage.CeilTime(f.Since, time.Microsecond)
+		since = &t
+	}
+	if !f.Until.IsZero() {
+		t := storage.CeilTime(f.Until, time.Microsecond)
+		until = &t
+	}
+	var like *string
+	if f.Search != "" {
+		p := "%" + escapeLike(f.Search) + "%"
+		like = &p
+	}
+	// ILIKE folds case as the database's LC_CTYPE does: every letter with
+	// C.UTF-8 or en_US.UTF-8, ASCII only with plain C.
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, type, message, user_email, details, created_at
 		FROM activity_events
 		WHERE ($1::text[] IS NULL OR type = ANY($1))
 		  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::bigint))
+		  AND ($5::timestamptz IS NULL OR created_at >= $5)
+		  AND ($6::timestamptz IS NULL OR created_at < $6)
+		  AND ($7::text IS NULL OR message ILIKE $7 ESCAPE '\' OR user_email ILIKE $7 ESCAPE '\')
 		ORDER BY created_at DESC, id DESC
-		LIMIT $4`, types, beforeAt, beforeID, limit)
+		LIMIT $4`, types, beforeAt, beforeID, limit, since, until, like)
 	if err != nil {
 		return nil, s.opErr("list events", err)
 	}
@@ -603,6 +943,78 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		return nil, s.opErr("list events", err)
 	}
 	return out, nil
+}
+
+// escapeLike makes s match itself in LIKE ... ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// deleteByEmailSQL erases one person's events and subtracts them from the
+// count, after lockCountSQL took the counter row's lock in the same
+// transaction. Taking that lock first orders this transaction like an insert
+// (counter, then rows), so it cannot deadlock with a prune, which holds the
+// counter and deletes rows; and the count stays exact for the reasons given
+// at pruneSQL.
+const deleteByEmailSQL = `
+WITH del AS (
+	DELETE FROM activity_events WHERE lower(user_email) = lower($1) RETURNING 1
+), gone AS (
+	SELECT count(*) AS c FROM del
+), upd AS (
+	UPDATE activity_events_count SET n = greatest(n - (SELECT c FROM gone), 0)
+	WHERE id = 1
+)
+SELECT c FROM gone`
+
+const lockCountSQL = `SELECT n FROM activity_events_count WHERE id = 1 FOR UPDATE`
+
+// DeleteEventsByEmail deletes every event whose user_email is email,
+// ignoring case (as the database's LC_CTYPE folds it), and keeps the
+// retention count exact.
+func (s *Store) DeleteEventsByEmail(ctx context.Context, email string) (int64, error) {
+	if !s.ready.Load() {
+		return 0, s.notReady("delete events by email")
+	}
+	b := &pgx.Batch{}
+	b.Queue(lockCountSQL)
+	b.Queue(deleteByEmailSQL, email)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var n int64
+	if err == nil {
+		err = br.QueryRow().Scan(&n)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, s.opErr("delete events by email", err)
+	}
+	return n, nil
+}
+
+// PruneIdempotencyKeys deletes the idempotency keys stored before before.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	if !s.ready.Load() {
+		return 0, s.notReady("prune idempotency keys")
+	}
+	b := &pgx.Batch{}
+	b.Queue(customPlansSQL)
+	b.Queue("DELETE FROM idempotency_keys WHERE created_at < $1", before)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, s.opErr("prune idempotency keys", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Setting returns the value stored under key, or storage.ErrNotFound.

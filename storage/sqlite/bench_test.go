@@ -20,6 +20,14 @@ func BenchmarkInsertBatch100(b *testing.B) {
 	storagetest.BenchInsert(b, sqlitetest.Open(b, sqlite.Options{}), 100)
 }
 
+func BenchmarkInsertBatch100Keyed(b *testing.B) {
+	storagetest.BenchInsertKeyed(b, sqlitetest.Open(b, sqlite.Options{}), 100)
+}
+
+func BenchmarkInsertSingleKeyed(b *testing.B) {
+	storagetest.BenchInsertKeyed(b, sqlitetest.Open(b, sqlite.Options{}), 1)
+}
+
 func BenchmarkInsertSingleParallel(b *testing.B) {
 	storagetest.BenchInsertParallel(b, sqlitetest.Open(b, sqlite.Options{}))
 }

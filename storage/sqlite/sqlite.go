@@ -89,10 +89,16 @@ type Store struct {
 
 	// Statements of the insert path, prepared once on the writer's one
 	// connection; SQLite re-prepares them by itself after a migration.
-	insertStmt *sql.Stmt
-	countStmt  *sql.Stmt
+	insertStmt    *sql.Stmt
+	countStmt     *sql.Stmt
+	lookupKeyStmt *sql.Stmt
+	insertKeyStmt *sql.Stmt
+	pruneKeysStmt *sql.Stmt
 
 	group *group.Committer
+	// keysPrunedAt is when the insert path last deleted expired
+	// idempotency keys; only the group's goroutine touches it.
+	keysPrunedAt time.Time
 }
 
 // Open opens (creating it and its directory when missing) the database file
@@ -168,6 +174,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if s.countStmt, err = writer.PrepareContext(ctx,
 		"UPDATE activity_events_count SET n = n + ? WHERE id = 1 RETURNING n"); err != nil {
+		return fail("prepare", err)
+	}
+	if s.lookupKeyStmt, err = writer.PrepareContext(ctx, lookupKeysSQL+"= ?"); err != nil {
+		return fail("prepare", err)
+	}
+	if s.insertKeyStmt, err = writer.PrepareContext(ctx,
+		"INSERT INTO idempotency_keys (key, event_id, event_created_at, created_at) VALUES (?, ?, ?, ?)"); err != nil {
+		return fail("prepare", err)
+	}
+	if s.pruneKeysStmt, err = writer.PrepareContext(ctx, "DELETE FROM idempotency_keys WHERE created_at < ?"); err != nil {
 		return fail("prepare", err)
 	}
 	s.group = group.Start(s.commitGroup, groupMaxEvents, groupMaxWait)
@@ -266,6 +282,11 @@ func (s *Store) commitGroup(ctx context.Context, calls []*group.Call) {
 // every insert updates it in the same transaction. The transaction holds the
 // database's write lock from BEGIN IMMEDIATE to COMMIT, so the count it reads
 // back is exact, across goroutines and across processes sharing the file.
+//
+// Idempotency keys need no ON CONFLICT either: under the write lock, a key
+// looked up and not found cannot be stored by anyone else before the commit.
+// An event whose key is stored (or used by an earlier event of the group) is
+// not inserted; it is answered with the stored event, Duplicate set.
 func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -279,50 +300,119 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ts := now.Format(timeLayout)
 
-	outs := make([][]storage.Event, len(calls))
-	total := 0
-	for i, c := range calls {
-		outs[i] = make([]storage.Event, len(c.Events))
-		if err := s.insertRows(ctx, tx, c.Events, ts, outs[i]); err != nil {
+	prunedKeys := false
+	if now.Sub(s.keysPrunedAt) >= keyPruneEvery {
+		if _, err := tx.StmtContext(ctx, s.pruneKeysStmt).ExecContext(ctx, now.Add(-storage.IdempotencyKeyTTL).Format(timeLayout)); err != nil {
+			return fmt.Errorf("prune idempotency keys: %w", err)
+		}
+		prunedKeys = true
+	}
+
+	// The group's events in one list, call after call.
+	var all []storage.NewEvent
+	var keys []string
+	for _, c := range calls {
+		all = append(all, c.Events...)
+		for _, e := range c.Events {
+			if e.IdempotencyKey != "" {
+				keys = append(keys, e.IdempotencyKey)
+			}
+		}
+	}
+	stored, err := s.lookupKeys(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+
+	// Which events are new: those without a key, and the first of each key
+	// not stored yet. dupOf[i] is the index in all of the event i repeats,
+	// or -1.
+	out := make([]storage.Event, len(all))
+	dupOf := make([]int, len(all))
+	first := map[string]int{}
+	var fresh []storage.NewEvent
+	var freshAt []int
+	var freshTS []string
+	for i, e := range all {
+		dupOf[i] = -1
+		if k := e.IdempotencyKey; k != "" {
+			if st, ok := stored[k]; ok {
+				out[i] = duplicateOf(st, e)
+				continue
+			}
+			if j, ok := first[k]; ok {
+				dupOf[i] = j
+				continue
+			}
+			first[k] = i
+		}
+		fresh = append(fresh, e)
+		freshAt = append(freshAt, i)
+		freshTS = append(freshTS, eventTS(e, now, ts))
+	}
+
+	ids := make([]int64, len(fresh))
+	if err := s.insertRows(ctx, tx, fresh, freshTS, ids); err != nil {
+		return err
+	}
+	if err := s.insertKeys(ctx, tx, fresh, freshTS, ids, ts); err != nil {
+		return err
+	}
+	if len(fresh) > 0 {
+		if err := s.retain(ctx, tx, len(fresh)); err != nil {
 			return err
 		}
-		total += len(c.Events)
-	}
-	if err := s.retain(ctx, tx, total); err != nil {
-		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	for i, c := range calls {
-		for j, e := range c.Events {
-			outs[i][j] = storage.Event{
-				ID:        outs[i][j].ID,
-				Type:      e.Type,
-				Message:   e.Message,
-				UserEmail: cloneString(e.UserEmail),
-				Details:   cloneDetails(e.Details),
-				CreatedAt: now,
-			}
+	if prunedKeys {
+		s.keysPrunedAt = now
+	}
+
+	for k, i := range freshAt {
+		e := all[i]
+		out[i] = storage.Event{
+			ID:        ids[k],
+			Type:      e.Type,
+			Message:   e.Message,
+			UserEmail: cloneString(e.UserEmail),
+			Details:   cloneDetails(e.Details),
+			CreatedAt: eventTime(e, now),
 		}
-		c.Out = outs[i]
+	}
+	for i, j := range dupOf {
+		if j >= 0 {
+			out[i] = out[j]
+			out[i].UserEmail = cloneString(out[j].UserEmail)
+			out[i].Details = slices.Clone(out[j].Details)
+			out[i].Duplicate = true
+		}
+	}
+	for _, c := range calls {
+		c.Out, out = out[:len(c.Events):len(c.Events)], out[len(c.Events):]
 	}
 	return nil
 }
+
+// keyPruneEvery is how often the insert path deletes expired idempotency
+// keys; between two prunes a key may outlive storage.IdempotencyKeyTTL by
+// this much.
+const keyPruneEvery = time.Minute
 
 // maxRowsPerInsert bounds the rows of one multi-row INSERT; at 5 parameters
 // a row it stays far below SQLite's limit of 32766 parameters, and it keeps
 // the statement small enough to prepare quickly.
 const maxRowsPerInsert = 100
 
-// insertRows inserts events and sets out[i].ID for each.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, events []storage.NewEvent, ts string, out []storage.Event) error {
+// insertRows inserts events, event i with created_at tss[i], and sets ids[i].
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, events []storage.NewEvent, tss []string, ids []int64) error {
 	if len(events) == 1 {
 		// The common case, a single event, uses the statement prepared
 		// at Open.
 		e := events[0]
 		return tx.StmtContext(ctx, s.insertStmt).QueryRowContext(ctx,
-			e.Type, e.Message, nullString(e.UserEmail), detailsArg(e.Details), ts).Scan(&out[0].ID)
+			e.Type, e.Message, nullString(e.UserEmail), detailsArg(e.Details), tss[0]).Scan(&ids[0])
 	}
 	// A batch goes in multi-row statements: one statement per 100 rows
 	// costs far less than a statement per row through database/sql.
@@ -336,22 +426,118 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, events []storage.New
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, ?, ?)")
-			args = append(args, e.Type, e.Message, nullString(e.UserEmail), detailsArg(e.Details), ts)
+			args = append(args, e.Type, e.Message, nullString(e.UserEmail), detailsArg(e.Details), tss[start+i])
 		}
 		q.WriteString(" RETURNING id")
-		ids, err := queryIDs(ctx, tx, q.String(), args)
+		got, err := queryIDs(ctx, tx, q.String(), args)
 		if err != nil {
 			return err
 		}
-		if len(ids) != len(chunk) {
-			return fmt.Errorf("inserted %d rows, want %d", len(ids), len(chunk))
+		if len(got) != len(chunk) {
+			return fmt.Errorf("inserted %d rows, want %d", len(got), len(chunk))
 		}
 		// RETURNING's row order is unspecified, but AUTOINCREMENT hands
 		// out ids in the order the VALUES rows are inserted, which is
 		// their written order: sorted ids pair with the inputs.
-		slices.Sort(ids)
-		for i, id := range ids {
-			out[start+i].ID = id
+		slices.Sort(got)
+		copy(ids[start:], got)
+	}
+	return nil
+}
+
+// lookupKeys returns the events stored under any of keys: the stored event
+// while retention keeps it, else only its id and created_at (Type empty).
+func (s *Store) lookupKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]storage.Event, error) {
+	found := map[string]storage.Event{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	var rows *sql.Rows
+	var err error
+	if len(keys) == 1 {
+		rows, err = tx.StmtContext(ctx, s.lookupKeyStmt).QueryContext(ctx, keys[0])
+	} else {
+		// The keys travel as one JSON array parameter, so the statement
+		// text is the same for any number of them.
+		b, merr := json.Marshal(keys)
+		if merr != nil {
+			return nil, fmt.Errorf("idempotency keys: %w", merr)
+		}
+		rows, err = tx.QueryContext(ctx, lookupKeysSQL+"IN (SELECT value FROM json_each(?))", string(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key, keyCreated                     string
+			e                                   storage.Event
+			typ, msg, email, details, createdAt sql.NullString
+		)
+		if err := rows.Scan(&key, &e.ID, &keyCreated, &typ, &msg, &email, &details, &createdAt); err != nil {
+			return nil, fmt.Errorf("idempotency keys: %w", err)
+		}
+		if typ.Valid {
+			e.Type, e.Message = typ.String, msg.String
+			if email.Valid {
+				e.UserEmail = &email.String
+			}
+			if details.Valid {
+				e.Details = json.RawMessage(details.String)
+			}
+			keyCreated = createdAt.String
+		}
+		if e.CreatedAt, err = time.Parse(timeLayout, keyCreated); err != nil {
+			return nil, fmt.Errorf("idempotency keys: event %d: created_at: %w", e.ID, err)
+		}
+		found[key] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", err)
+	}
+	return found, nil
+}
+
+// lookupKeysSQL is the start of the key look-up; the caller appends the
+// condition on k.key.
+const lookupKeysSQL = `
+	SELECT k.key, k.event_id, k.event_created_at, e.type, e.message, e.user_email, e.details, e.created_at
+	FROM idempotency_keys k LEFT JOIN activity_events e ON e.id = k.event_id
+	WHERE k.key `
+
+// duplicateOf is the answer for sent, whose key stored st: the stored event,
+// or once retention pruned it, sent with st's id and created_at.
+func duplicateOf(st storage.Event, sent storage.NewEvent) storage.Event {
+	if st.Type == "" {
+		st.Type, st.Message = sent.Type, sent.Message
+		st.UserEmail, st.Details = cloneString(sent.UserEmail), cloneDetails(sent.Details)
+	}
+	st.Duplicate = true
+	return st
+}
+
+// insertKeys stores the idempotency key of each keyed event of events
+// (inserted with ids and created_at tss), stamped now.
+func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, events []storage.NewEvent, tss []string, ids []int64, now string) error {
+	var args []any
+	for i, e := range events {
+		if e.IdempotencyKey != "" {
+			args = append(args, e.IdempotencyKey, ids[i], tss[i], now)
+		}
+	}
+	for start := 0; start < len(args); start += 4 * maxRowsPerInsert {
+		chunk := args[start:min(start+4*maxRowsPerInsert, len(args))]
+		var err error
+		if len(chunk) == 4 {
+			_, err = tx.StmtContext(ctx, s.insertKeyStmt).ExecContext(ctx, chunk...)
+		} else {
+			q := "INSERT INTO idempotency_keys (key, event_id, event_created_at, created_at) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)/4), ", ")
+			_, err = tx.ExecContext(ctx, q, chunk...)
+		}
+		if err != nil {
+			return fmt.Errorf("idempotency keys: %w", err)
 		}
 	}
 	return nil
@@ -407,6 +593,12 @@ func (s *Store) retain(ctx context.Context, tx *sql.Tx, added int) error {
 }
 
 // ListEvents returns events newest first (created_at desc, id desc).
+//
+// A search for ASCII text is SQLite's LIKE, which ignores the case of ASCII
+// letters only; any other search is matched here, in Go, with Unicode case
+// folding (SQLite's lower() and LIKE know only ASCII), reading rows until the
+// limit is reached. Either way it reads the table in created_at order, as a
+// substring search must.
 func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error) {
 	var types any // NULL: every type
 	if len(f.Types) > 0 {
@@ -421,8 +613,26 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		beforeAt = f.Before.CreatedAt.UTC().Truncate(time.Millisecond).Format(timeLayout)
 		beforeID = f.Before.ID
 	}
+	// Bounds between two stored milliseconds round up, so that they
+	// compare as they would at full precision.
+	var since, until any
+	if !f.Since.IsZero() {
+		since = storage.CeilTime(f.Since.UTC(), time.Millisecond).Format(timeLayout)
+	}
+	if !f.Until.IsZero() {
+		until = storage.CeilTime(f.Until.UTC(), time.Millisecond).Format(timeLayout)
+	}
+	var like any
+	var match string // searched in Go: lower-cased
+	switch {
+	case f.Search == "":
+	case isASCII(f.Search):
+		like = "%" + escapeLike(f.Search) + "%"
+	default:
+		match = strings.ToLower(f.Search)
+	}
 	limit := int64(-1) // SQLite: no limit
-	if f.Limit > 0 {
+	if f.Limit > 0 && match == "" {
 		limit = int64(f.Limit)
 	}
 	// The type list travels as one JSON array parameter, so the statement
@@ -432,8 +642,11 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		FROM activity_events
 		WHERE (?1 IS NULL OR type IN (SELECT value FROM json_each(?1)))
 		  AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+		  AND (?5 IS NULL OR created_at >= ?5)
+		  AND (?6 IS NULL OR created_at < ?6)
+		  AND (?7 IS NULL OR message LIKE ?7 ESCAPE '\' OR user_email LIKE ?7 ESCAPE '\')
 		ORDER BY created_at DESC, id DESC
-		LIMIT ?4`, types, beforeAt, beforeID, limit)
+		LIMIT ?4`, types, beforeAt, beforeID, limit, since, until, like)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list events: %w", err)
 	}
@@ -449,6 +662,10 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		if err := rows.Scan(&e.ID, &e.Type, &e.Message, &email, &details, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: list events: %w", err)
 		}
+		if match != "" && !strings.Contains(strings.ToLower(e.Message), match) &&
+			!(email.Valid && strings.Contains(strings.ToLower(email.String), match)) {
+			continue
+		}
 		if email.Valid {
 			e.UserEmail = &email.String
 		}
@@ -460,11 +677,97 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 			return nil, fmt.Errorf("sqlite: list events: event %d: created_at: %w", e.ID, err)
 		}
 		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: list events: %w", err)
 	}
 	return out, nil
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeLike makes s match itself in LIKE ... ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// DeleteEventsByEmail deletes every event whose user_email is email,
+// ignoring case (Unicode too: the comparison is made in Go, since SQLite's
+// lower() knows only ASCII), and subtracts them from the retention count in
+// the same transaction.
+func (s *Store) DeleteEventsByEmail(ctx context.Context, email string) (int64, error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "SELECT id, user_email FROM activity_events WHERE user_email IS NOT NULL")
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+	}
+	var victims []int64
+	for rows.Next() {
+		var id int64
+		var e string
+		if err := rows.Scan(&id, &e); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+		}
+		if strings.EqualFold(e, email) {
+			victims = append(victims, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+	}
+	if len(victims) == 0 {
+		return 0, nil
+	}
+	b, err := json.Marshal(victims)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM activity_events WHERE id IN (SELECT value FROM json_each(?))", string(b))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE activity_events_count SET n = max(n - ?, 0) WHERE id = 1", n); err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: count: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: delete events by email: commit: %w", err)
+	}
+	return n, nil
+}
+
+// PruneIdempotencyKeys deletes the idempotency keys stored before before.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.writer.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE created_at < ?",
+		before.UTC().Truncate(time.Millisecond).Format(timeLayout))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune idempotency keys: %w", err)
+	}
+	return n, nil
 }
 
 // Setting returns the value stored under key, or storage.ErrNotFound.
@@ -551,7 +854,7 @@ func (s *Store) Close() error {
 		s.group.Close() // after the group in progress, before the pools
 	}
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertStmt, s.countStmt} {
+	for _, st := range []*sql.Stmt{s.insertStmt, s.countStmt, s.lookupKeyStmt, s.insertKeyStmt, s.pruneKeysStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -566,6 +869,24 @@ func (s *Store) Close() error {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// eventTime is an event's created_at: its OccurredAt when set (UTC,
+// milliseconds, like the column), else the transaction's now.
+func eventTime(e storage.NewEvent, now time.Time) time.Time {
+	if e.OccurredAt == nil {
+		return now
+	}
+	return e.OccurredAt.UTC().Truncate(time.Millisecond)
+}
+
+// eventTS is eventTime formatted for the column; nowTS is now formatted
+// once per transaction, the common case.
+func eventTS(e storage.NewEvent, now time.Time, nowTS string) string {
+	if e.OccurredAt == nil {
+		return nowTS
+	}
+	return eventTime(e, now).Format(timeLayout)
 }
 
 // nullString turns a nil *string into SQL NULL.

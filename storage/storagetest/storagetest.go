@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"Ping", testPing},
 		{"InsertThenListNewestFirst", testInsertThenList},
+		{"OccurredAt", testOccurredAt},
 		{"TypeFilter", testTypeFilter},
 		{"Limit", testLimit},
 		{"CursorPagination", testCursor},
@@ -54,6 +55,14 @@ func Run(t *testing.T, open Opener) {
 		{"Settings", testSettings},
 		{"SettingsConcurrent", testSettingsConcurrent},
 		{"MigrationsUpDownUp", testMigrations},
+		{"IdempotencyKey", testIdempotencyKey},
+		{"IdempotencyKeyConcurrent", testIdempotencyConcurrent},
+		{"IdempotencyKeyAfterPrune", testIdempotencyAfterPrune},
+		{"IdempotencyKeyExpiry", testIdempotencyKeyExpiry},
+		{"IdempotencyKeyBadBatch", testIdempotencyBadBatch},
+		{"DeleteEventsByEmail", testDeleteByEmail},
+		{"ListFilters", testListFilters},
+		{"Tokens", testTokens},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -253,6 +262,43 @@ func testInsertThenList(t *testing.T, open Opener) {
 	// the newest.
 	if got[0].ID != batch[2].ID {
 		t.Errorf("newest event is %d, want the batch's last, %d", got[0].ID, batch[2].ID)
+	}
+}
+
+// An event's OccurredAt, when set, is its created_at (at the backend's
+// precision, at least milliseconds), in a batch beside events without one,
+// which keep the commit's time; the list orders them by that time.
+func testOccurredAt(t *testing.T, open Opener) {
+	ctx := ctxFor(t)
+	s := open(t, storage.DefaultEventsKeep)
+	start := time.Now().Add(-time.Second)
+	// Nanoseconds that neither backend keeps, and not in UTC.
+	yesterday := time.Now().Add(-26 * time.Hour).Truncate(time.Second).Add(123456789).In(time.FixedZone("MSK", 3*3600))
+	hourAgo := time.Now().Add(-time.Hour)
+	a, b, c := ev("user_registered", 1), ev("stream_started", 2), ev("track_added", 3)
+	a.OccurredAt, c.OccurredAt = &yesterday, &hourAgo
+	got := insert(t, ctx, s, a, b, c)
+
+	within := func(got, want time.Time) bool {
+		return !got.After(want) && want.Sub(got) < time.Millisecond
+	}
+	if !within(got[0].CreatedAt, yesterday) || !within(got[2].CreatedAt, hourAgo) {
+		t.Errorf("created_at = %s, %s; want %s, %s to the millisecond", got[0].CreatedAt, got[2].CreatedAt, yesterday, hourAgo)
+	}
+	if got[1].CreatedAt.Before(start) || got[1].CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("event without occurred_at: created_at %s is not about now", got[1].CreatedAt)
+	}
+	for _, e := range got {
+		if e.CreatedAt.Location() != time.UTC {
+			t.Errorf("event %d created_at location %v, want UTC", e.ID, e.CreatedAt.Location())
+		}
+	}
+	listed := all(t, ctx, s)
+	if len(listed) != 3 {
+		t.Fatalf("listed %d events, want 3", len(listed))
+	}
+	for i, want := range []storage.Event{got[1], got[2], got[0]} {
+		sameEvent(t, listed[i], want)
 	}
 }
 
@@ -841,11 +887,24 @@ func testMigrations(t *testing.T, open Opener) {
 	latest := len(st)
 	checkStatus(latest)
 
+	// Down to version 2 drops the tokens and the idempotency keys (3 and
+	// 4), nothing older.
+	if err := m.MigrateDownTo(ctx, 2); err != nil {
+		t.Fatalf("MigrateDownTo(2): %v", err)
+	}
+	checkStatus(2)
+	if _, err := s.Tokens(ctx); err == nil {
+		t.Error("Tokens works with api_tokens dropped")
+	}
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "v" {
+		t.Errorf("Setting after down to 2 = %q, %v; want v", v, err)
+	}
+
 	// One step down drops the settings table only.
 	if err := m.MigrateDown(ctx); err != nil {
 		t.Fatalf("MigrateDown: %v", err)
 	}
-	checkStatus(latest - 1)
+	checkStatus(1)
 	if _, err := s.Setting(ctx, "k"); err == nil || errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Setting after dropping settings = %v, want a missing-table error", err)
 	}

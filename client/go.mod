@@ -1,0 +1,3 @@
+module vitals/client
+
+go 1.24

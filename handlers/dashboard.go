@@ -1,0 +1,323 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"vitals/storage"
+	"vitals/web"
+)
+
+// The activity feed's sizes.
+const (
+	// feedPage is how many events the page shows at first and each "load
+	// more" adds.
+	feedPage = 50
+	// feedHeadMax bounds the polled newest part of the feed, which grows
+	// as events arrive.
+	feedHeadMax = 200
+	// maxSearchRunes bounds the search text.
+	maxSearchRunes = 200
+)
+
+// cookieChallenge is the WWW-Authenticate of a 401 for the browser routes:
+// sign in with the form and carry the session cookie.
+const cookieChallenge = `Cookie realm="vitals", form-action="/login", cookie-name="` + sessionCookie + `"`
+
+// signedIn lets only the admin's session through to a page: a browser
+// without one is sent to the sign-in form, a bearer token gets 403.
+func (s *server) signedIn(c *fiber.Ctx) error {
+	switch role, _ := c.Locals(roleKey).(Role); role {
+	case RoleAdmin:
+		return c.Next()
+	case RoleNone:
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	default:
+		return newProblem(fiber.StatusForbidden, "this credential may not open the dashboard")
+	}
+}
+
+// feedQuery is what the feed shows: the type filter and the search text
+// (matched by the store in the message or the email, ignoring case).
+type feedQuery struct {
+	types []string
+	text  string
+}
+
+func (q feedQuery) filtered() bool { return len(q.types) > 0 || q.text != "" }
+
+// values encodes the query for the feed's own URLs.
+func (q feedQuery) values() url.Values {
+	v := url.Values{}
+	if len(q.types) > 0 {
+		v.Set("type", strings.Join(q.types, ","))
+	}
+	if q.text != "" {
+		v.Set("q", q.text)
+	}
+	return v
+}
+
+// parseFeedQuery reads type (repeated or comma-separated) and q; a bad
+// value is a 400 naming the field.
+func parseFeedQuery(c *fiber.Ctx) (feedQuery, error) {
+	var q feedQuery
+	var errs []FieldError
+	seen := map[string]bool{}
+	for _, raw := range c.Context().QueryArgs().PeekMulti("type") {
+		for _, t := range strings.Split(string(raw), ",") {
+			t = strings.TrimSpace(t)
+			switch {
+			case t == "" || seen[t]:
+			case len(t) > maxTypeLen || !typePattern.MatchString(t):
+				errs = append(errs, FieldError{Field: "type", Message: fmt.Sprintf("%q is not an event type", t)})
+			default:
+				seen[t] = true
+				q.types = append(q.types, t)
+			}
+		}
+	}
+	text := strings.TrimSpace(string(c.Context().QueryArgs().Peek("q")))
+	switch {
+	case !utf8.ValidString(text):
+		errs = append(errs, FieldError{Field: "q", Message: "is not valid UTF-8"})
+	case utf8.RuneCountInString(text) > maxSearchRunes:
+		errs = append(errs, FieldError{Field: "q", Message: fmt.Sprintf("is longer than %d characters", maxSearchRunes)})
+	default:
+		q.text = text
+	}
+	if len(errs) > 0 {
+		return q, &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query", Errors: errs}
+	}
+	return q, nil
+}
+
+// cursorParam reads a feed position parameter; absent is nil.
+func cursorParam(c *fiber.Ctx, name string) (*storage.EventCursor, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return nil, nil
+	}
+	cur, ok := web.ParseCursor(raw)
+	if !ok {
+		return nil, &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
+			Errors: []FieldError{{Field: name, Message: "is not a feed position"}}}
+	}
+	return &cur, nil
+}
+
+// atOrAfter reports whether e is at or newer than position p in the
+// newest-first order.
+func atOrAfter(e storage.Event, p storage.EventCursor) bool {
+	return e.CreatedAt.After(p.CreatedAt) || e.CreatedAt.Equal(p.CreatedAt) && e.ID >= p.ID
+}
+
+// feedSlice is one stretch of the feed.
+type feedSlice struct {
+	events []storage.Event
+	// last is the position of the last event shown, from which the next
+	// page starts; nil when there is none.
+	last *storage.EventCursor
+	// more is true when older events remain after last.
+	more bool
+}
+
+// readFeed reads up to want events matching q, newest first, strictly
+// older than before (nil: from the newest) and, with stop, no older than
+// that position.
+func (s *server) readFeed(ctx context.Context, q feedQuery, before, stop *storage.EventCursor, want int) (feedSlice, error) {
+	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
+	if stop != nil {
+		f.Since = stop.CreatedAt // the id is checked below
+	}
+	evs, err := s.store.ListEvents(ctx, f)
+	if err != nil {
+		return feedSlice{}, err
+	}
+	var out feedSlice
+	for _, e := range evs {
+		if stop != nil && !atOrAfter(e, *stop) {
+			break
+		}
+		if len(out.events) == want {
+			out.more = true
+			break
+		}
+		out.events = append(out.events, e)
+		out.last = &storage.EventCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+	}
+	return out, nil
+}
+
+// feed builds the feed's part of a page: the newest events, or with from
+// the events down to that position (the polled head keeps its place while
+// "load more" pages hang below it). A store that is down leaves the feed
+// marked unavailable rather than failing the page: the cards still matter.
+func (s *server) feed(ctx context.Context, q feedQuery, from *storage.EventCursor) web.Feed {
+	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered()}
+	want := feedPage
+	if from != nil {
+		want = feedHeadMax
+	}
+	sl, err := s.readFeed(ctx, q, nil, from, want)
+	if err != nil {
+		s.log.Warn("dashboard: list events", "err", err)
+		f.Unavailable = true
+		f.HeadURL = feedURL("/partials/events", q, "from", from)
+		return f
+	}
+	f.Events = sl.events
+	anchor := from
+	if anchor == nil {
+		anchor = sl.last
+	}
+	f.HeadURL = feedURL("/partials/events", q, "from", anchor)
+	if from == nil && sl.more {
+		f.OlderURL = feedURL("/partials/events/older", q, "before", sl.last)
+	}
+	return f
+}
+
+// feedURL is a feed route with the query and one position.
+func feedURL(path string, q feedQuery, key string, at *storage.EventCursor) string {
+	v := q.values()
+	if at != nil {
+		v.Set(key, web.FormatCursor(at.CreatedAt, at.ID))
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+// pageData is what every dashboard template gets.
+func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
+	snap := s.Snapshots.Latest().Snapshot
+	now := time.Now()
+	feed.Items = s.Site.Items(lang, now, s.Location, feed.Events)
+	return web.Page{
+		Lang:        lang,
+		Snapshot:    &snap,
+		Limits:      s.Thresholds,
+		Feed:        feed,
+		Now:         now,
+		Location:    s.Location,
+		PollSeconds: int(s.PollInterval / time.Second),
+		Backend:     s.store.Backend(),
+		Theme:       theme(c),
+		Back:        "/",
+	}
+}
+
+// renderHTML renders a template as an uncacheable HTML answer.
+func (s *server) renderHTML(c *fiber.Ctx, lang web.Lang, name string, data web.Page) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentLanguage, string(lang))
+	c.Vary(fiber.HeaderAcceptLanguage, fiber.HeaderCookie)
+	return s.Site.Render(c, lang, name, data)
+}
+
+// page is the full dashboard: the layout around the same partials the page
+// polls.
+func (s *server) page(c *fiber.Ctx) error {
+	q, err := parseFeedQuery(c)
+	if err != nil {
+		return err
+	}
+	lang := s.lang(c)
+	data := s.pageData(c, lang, s.feed(c.UserContext(), q, nil))
+	data.CSRF = s.csrfFor(c)
+	return s.renderHTML(c, lang, "page", data)
+}
+
+// cardsPartial is the cards, polled; it reads only the snapshot.
+func (s *server) cardsPartial(c *fiber.Ctx) error {
+	lang := s.lang(c)
+	return s.renderHTML(c, lang, "cards", s.pageData(c, lang, web.Feed{}))
+}
+
+// eventsPartial is the polled newest part of the feed.
+func (s *server) eventsPartial(c *fiber.Ctx) error {
+	q, err := parseFeedQuery(c)
+	if err != nil {
+		return err
+	}
+	from, err := cursorParam(c, "from")
+	if err != nil {
+		return err
+	}
+	lang := s.lang(c)
+	return s.renderHTML(c, lang, "feed-head", s.pageData(c, lang, s.feed(c.UserContext(), q, from)))
+}
+
+// feedPartial is the whole feed after the filter or the search changed.
+func (s *server) feedPartial(c *fiber.Ctx) error {
+	q, err := parseFeedQuery(c)
+	if err != nil {
+		return err
+	}
+	lang := s.lang(c)
+	return s.renderHTML(c, lang, "feed", s.pageData(c, lang, s.feed(c.UserContext(), q, nil)))
+}
+
+// olderPartial is the next page of the feed, for "load more".
+func (s *server) olderPartial(c *fiber.Ctx) error {
+	q, err := parseFeedQuery(c)
+	if err != nil {
+		return err
+	}
+	before, err := cursorParam(c, "before")
+	if err != nil {
+		return err
+	}
+	if before == nil {
+		return &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
+			Errors: []FieldError{{Field: "before", Message: "is required"}}}
+	}
+	f := web.Feed{Query: q.text, Filtered: q.filtered()}
+	sl, err := s.readFeed(c.UserContext(), q, before, nil, feedPage)
+	if err != nil {
+		s.log.Warn("dashboard: list older events", "err", err)
+		f.Unavailable = true
+		f.OlderURL = feedURL("/partials/events/older", q, "before", before)
+	} else {
+		f.Events = sl.events
+		if sl.more {
+			f.OlderURL = feedURL("/partials/events/older", q, "before", sl.last)
+		}
+	}
+	lang := s.lang(c)
+	return s.renderHTML(c, lang, "older", s.pageData(c, lang, f))
+}
+
+// detailsPartial is one event's details, fetched when the admin opens
+// them so that the feed itself stays light. The event is found by its
+// position: the one event at or just before it.
+func (s *server) detailsPartial(c *fiber.Ctx) error {
+	at, err := cursorParam(c, "c")
+	if err != nil {
+		return err
+	}
+	if at == nil {
+		return &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
+			Errors: []FieldError{{Field: "c", Message: "is required"}}}
+	}
+	evs, err := s.store.ListEvents(c.UserContext(), storage.EventFilter{Limit: 1,
+		Before: &storage.EventCursor{CreatedAt: at.CreatedAt, ID: at.ID + 1}})
+	if err != nil {
+		return fmt.Errorf("event details: %w", err)
+	}
+	if len(evs) == 0 || evs[0].ID != at.ID {
+		return newProblem(fiber.StatusNotFound, "no such event; it may have been pruned")
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.Site.Render(c, s.lang(c), "details", evs[0].Details)
+}

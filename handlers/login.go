@@ -1,0 +1,263 @@
+package handlers
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"vitals/storage"
+	"vitals/web"
+)
+
+// Sign-in rate limit: after LoginMaxFailures wrong passwords from one
+// address within LoginWindow, that address may not try again for
+// LoginLockout. A right password resets the count.
+const (
+	LoginMaxFailures = 5
+	LoginWindow      = 15 * time.Minute
+	LoginLockout     = 15 * time.Minute
+	// loginTracked bounds the memory the limiter holds.
+	loginTracked = 10_000
+)
+
+// prefsMaxAge is how long the language and theme choices are remembered.
+const prefsMaxAge = 365 * 24 * time.Hour
+
+// loginLimiter counts failed sign-ins per client address, in memory: each
+// instance counts its own, which bounds guessing per instance.
+type loginLimiter struct {
+	mu     sync.Mutex
+	byAddr map[string]*loginAttempts
+}
+
+type loginAttempts struct {
+	failures int
+	since    time.Time // first failure of the current window
+	until    time.Time // end of the lock-out, zero when not locked
+}
+
+func newLoginLimiter() *loginLimiter {
+	return &loginLimiter{byAddr: map[string]*loginAttempts{}}
+}
+
+// limitKey groups IPv6 addresses by their /64, which one client usually
+// holds whole.
+func limitKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return addr
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// locked returns how long addr is still locked out, 0 when it is not.
+func (l *loginLimiter) locked(addr string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.byAddr[limitKey(addr)]
+	if a == nil || !now.Before(a.until) {
+		return 0
+	}
+	return a.until.Sub(now)
+}
+
+// fail records a wrong password from addr and reports whether this one
+// locked the address out.
+func (l *loginLimiter) fail(addr string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := limitKey(addr)
+	a := l.byAddr[key]
+	if a == nil || now.Sub(a.since) > LoginWindow && !now.Before(a.until) {
+		if a == nil && len(l.byAddr) >= loginTracked {
+			l.sweep(now)
+		}
+		a = &loginAttempts{since: now}
+		l.byAddr[key] = a
+	}
+	a.failures++
+	if a.failures >= LoginMaxFailures && !now.Before(a.until) {
+		a.until = now.Add(LoginLockout)
+		a.failures, a.since = 0, a.until
+		return true
+	}
+	return false
+}
+
+// succeed forgets addr's failures.
+func (l *loginLimiter) succeed(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.byAddr, limitKey(addr))
+}
+
+// sweep drops the entries that no longer matter; when every entry still
+// does (a flood from many addresses), it drops an arbitrary one, so memory
+// stays bounded.
+func (l *loginLimiter) sweep(now time.Time) {
+	for k, a := range l.byAddr {
+		if now.Sub(a.since) > LoginWindow && !now.Before(a.until) {
+			delete(l.byAddr, k)
+		}
+	}
+	for k := range l.byAddr {
+		if len(l.byAddr) < loginTracked {
+			break
+		}
+		delete(l.byAddr, k)
+	}
+}
+
+// loginPage shows the sign-in form; a signed-in admin goes to the
+// dashboard.
+func (s *server) loginPage(c *fiber.Ctx) error {
+	if _, ok, _ := s.currentSession(c); ok {
+		return c.Redirect("/", fiber.StatusSeeOther)
+	}
+	msg := ""
+	if _, err := s.sess.key(c.UserContext()); err != nil {
+		msg = s.Site.Catalog(s.lang(c)).MustT("login.unavailable")
+	}
+	return s.renderLogin(c, fiber.StatusOK, AdminUser, msg)
+}
+
+func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg string) error {
+	lang := s.lang(c)
+	data := web.Page{
+		Lang:  lang,
+		CSRF:  s.csrfFor(c),
+		Theme: theme(c),
+		Back:  "/login",
+		Login: web.LoginForm{User: user, Error: msg},
+	}
+	c.Status(status)
+	return s.renderHTML(c, lang, "login", data)
+}
+
+// login checks the sign-in form: CSRF token, the address's lock-out, then
+// the password (Credentials.checkAdmin, bcrypt cached). Every outcome but a
+// refused form is recorded in the activity feed, never with the password.
+func (s *server) login(c *fiber.Ctx) error {
+	cat := s.Site.Catalog(s.lang(c))
+	user := c.FormValue("username")
+	if len(user) > 100 {
+		user = user[:100]
+	}
+	k, err := s.sess.key(c.UserContext())
+	if err != nil {
+		s.log.Warn("sign-in: session key", "err", err)
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
+	}
+	if !s.checkCSRF(c, k) {
+		return s.renderLogin(c, fiber.StatusForbidden, user, cat.MustT("login.expired_form"))
+	}
+	addr := s.clientAddress(c)
+	now := time.Now()
+	if left := s.limiter.locked(addr, now); left > 0 {
+		return s.lockedOut(c, user, left)
+	}
+	ok, err := s.creds.checkAdmin(c.FormValue("password"))
+	if errors.Is(err, errAdminNotLoaded) {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
+	}
+	// The user name is compared after the password, so that both wrong
+	// cases take the same time.
+	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(AdminUser)) != 1 {
+		lockedNow := s.limiter.fail(addr, now)
+		s.recordSignIn(c.UserContext(), web.TypeSignInFailed, "A sign-in from "+addr+" failed: wrong user name or password", addr, nil)
+		if lockedNow {
+			s.recordSignIn(c.UserContext(), web.TypeLockedOut,
+				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), LoginMaxFailures),
+				addr, map[string]any{"failures": LoginMaxFailures, "locked_seconds": int(LoginLockout / time.Second)})
+			return s.lockedOut(c, user, LoginLockout)
+		}
+		c.Set(fiber.HeaderWWWAuthenticate, cookieChallenge)
+		return s.renderLogin(c, fiber.StatusUnauthorized, user, cat.MustT("login.wrong"))
+	}
+	s.limiter.succeed(addr)
+	_, value := s.sess.issue(k, now)
+	s.setCookie(c, sessionCookie, value, s.sess.ttl)
+	s.setCookie(c, csrfCookie, "", -1)
+	s.recordSignIn(c.UserContext(), web.TypeSignedIn, "The admin signed in from "+addr, addr, nil)
+	return c.Redirect("/", fiber.StatusSeeOther)
+}
+
+// lockedOut answers 429 with the minutes left, rounded up.
+func (s *server) lockedOut(c *fiber.Ctx, user string, left time.Duration) error {
+	mins := int(math.Ceil(left.Minutes()))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(left.Seconds()))))
+	return s.renderLogin(c, fiber.StatusTooManyRequests, user, s.Site.Catalog(s.lang(c)).MustN("login.locked", mins))
+}
+
+// recordSignIn stores a sign-in event. The sign-in does not wait long for
+// a slow store, and does not fail with it: the event is logged instead.
+func (s *server) recordSignIn(ctx context.Context, typ, message, addr string, extra map[string]any) {
+	d := map[string]any{"address": addr}
+	for k, v := range extra {
+		d[k] = v
+	}
+	details, _ := json.Marshal(d) // a map of strings and ints always encodes
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.store.InsertEvents(ctx, []storage.NewEvent{{Type: typ, Message: message, Details: details}}); err != nil {
+		s.log.Warn("sign-in: record event", "type", typ, "address", addr, "err", err)
+	}
+}
+
+// logout ends the session in this browser.
+func (s *server) logout(c *fiber.Ctx) error {
+	k, err := s.sess.key(c.UserContext())
+	if err != nil {
+		return fmt.Errorf("sign out: %w", storage.ErrUnavailable)
+	}
+	if !s.checkCSRF(c, k) {
+		return newProblem(fiber.StatusForbidden, "the form's csrf token is missing or wrong; reload the page and try again")
+	}
+	s.setCookie(c, sessionCookie, "", -1)
+	return c.Redirect("/login", fiber.StatusSeeOther)
+}
+
+// setPrefs remembers the language and the theme chosen with the page's
+// switches, then goes back to the page the form was on.
+func (s *server) setPrefs(c *fiber.Ctx) error {
+	back := c.FormValue("back")
+	if back != "/login" {
+		back = "/" // never anywhere else: no open redirect
+	}
+	k, err := s.sess.key(c.UserContext())
+	if err != nil || !s.checkCSRF(c, k) {
+		return c.Redirect(back, fiber.StatusSeeOther)
+	}
+	if v := c.FormValue("lang"); v != "" {
+		if l, ok := web.ParseLang(v); ok {
+			s.setCookie(c, langCookie, string(l), prefsMaxAge)
+		}
+	}
+	switch c.FormValue("theme") {
+	case "light", "dark":
+		s.setCookie(c, themeCookie, c.FormValue("theme"), prefsMaxAge)
+	case "system":
+		s.setCookie(c, themeCookie, "", -1)
+	}
+	return c.Redirect(back, fiber.StatusSeeOther)
+}
+
+// theme is the admin's chosen theme, empty to follow the system.
+func theme(c *fiber.Ctx) string {
+	switch t := c.Cookies(themeCookie); t {
+	case "light", "dark":
+		return t
+	}
+	return ""
+}

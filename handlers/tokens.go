@@ -1,0 +1,341 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"vitals/storage"
+)
+
+// Stored API tokens (`vitals token create`) are checked from memory like
+// the environment's: StoredTokens keeps their hashes and reloads them when
+// the store says they changed, which it polls every TokenPollInterval, so a
+// revoked token is refused within about that long on every instance, and no
+// request costs a query.
+
+// TokenPollInterval is how often StoredTokens asks the store whether the
+// tokens changed; it bounds how long a revoked token keeps working.
+const TokenPollInterval = 250 * time.Millisecond
+
+// TokenUsageFlush is how often the last-used times of stored tokens are
+// written: at most once per token per interval, never on a request.
+const TokenUsageFlush = time.Minute
+
+// NewToken makes a random API token (32 bytes from crypto/rand, base64url,
+// 43 characters) and the hash to store for it.
+func NewToken() (token, hash string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, HashToken(token)
+}
+
+// HashToken is what the store keeps for a token: its SHA-256, lower-case
+// hex. The token is random, so a fast hash is as strong as a slow one.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// storedToken is one live stored token in memory.
+type storedToken struct {
+	id   int64
+	role Role
+	hash [32]byte
+	use  *tokenUse
+}
+
+// tokenUse is when a token was last used, kept across reloads.
+type tokenUse struct {
+	// last is the Unix second of the last request, 0 when none since
+	// start; written on the request path.
+	last atomic.Int64
+	// written is the last value stored; only the refresher touches it.
+	written int64
+}
+
+// StoredTokens is the set of live stored tokens, reloaded in the background.
+// It is safe for concurrent use.
+type StoredTokens struct {
+	store storage.Store
+	log   *slog.Logger
+	// Poll and Flush are TokenPollInterval and TokenUsageFlush unless
+	// changed before Run.
+	Poll  time.Duration
+	Flush time.Duration
+
+	set atomic.Pointer[[]storedToken]
+
+	// Only Run's goroutine touches these.
+	version string
+	loaded  bool
+	failing bool
+	uses    map[int64]*tokenUse
+}
+
+// NewStoredTokens makes the set; it is empty until Run (or Refresh) loads
+// it. logger may be nil.
+func NewStoredTokens(store storage.Store, logger *slog.Logger) *StoredTokens {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &StoredTokens{store: store, log: logger, Poll: TokenPollInterval, Flush: TokenUsageFlush,
+		uses: map[int64]*tokenUse{}}
+}
+
+// UseStoredTokens makes c accept the stored tokens of t beside the ones
+// from the environment.
+func (c *Credentials) UseStoredTokens(t *StoredTokens) { c.stored.Store(t) }
+
+// role finds the role of a token by its SHA-256, comparing with every
+// stored token so that the time taken does not tell which matched, and
+// notes the use.
+func (t *StoredTokens) role(sum [32]byte) Role {
+	set := t.set.Load()
+	if set == nil {
+		return RoleNone
+	}
+	role := RoleNone
+	var use *tokenUse
+	for i := range *set {
+		st := &(*set)[i]
+		if subtle.ConstantTimeCompare(sum[:], st.hash[:]) == 1 {
+			role, use = st.role, st.use
+		}
+	}
+	if use != nil {
+		now := time.Now().Unix()
+		if use.last.Load() != now {
+			use.last.Store(now)
+		}
+	}
+	return role
+}
+
+// Run keeps the set current until ctx ends: it reloads the tokens when
+// TokensVersion changes, and writes last-used times every Flush (and once
+// more on the way out). A store that cannot be reached keeps the set it had.
+func (t *StoredTokens) Run(ctx context.Context) {
+	poll := time.NewTicker(t.Poll)
+	defer poll.Stop()
+	flush := time.NewTicker(t.Flush)
+	defer flush.Stop()
+	for {
+		t.refreshLogged(ctx)
+		select {
+		case <-ctx.Done():
+			// A last write of the uses, with a little time of its own:
+			// ctx is already done.
+			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			t.flushUses(fctx)
+			cancel()
+			return
+		case <-flush.C:
+			t.flushUses(ctx)
+		case <-poll.C:
+		}
+	}
+}
+
+// refreshLogged is Refresh, logging only when the store starts or stops
+// failing, so that a long outage is one line, not four a second.
+func (t *StoredTokens) refreshLogged(ctx context.Context) {
+	err := t.Refresh(ctx)
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil && !t.failing:
+		t.failing = true
+		level := slog.LevelWarn
+		if errors.Is(err, storage.ErrUnavailable) {
+			level = slog.LevelInfo // the store's own loop reports the outage
+		}
+		t.log.Log(ctx, level, "stored tokens: cannot reload; keeping the last set", "err", err)
+	case err == nil && t.failing:
+		t.failing = false
+		t.log.Info("stored tokens: reloaded again")
+	}
+}
+
+// Refresh reloads the tokens when the store's TokensVersion differs from
+// the one loaded. Run calls it; tests may too. Not for concurrent use with
+// Run.
+func (t *StoredTokens) Refresh(ctx context.Context) error {
+	v, err := t.store.TokensVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if t.loaded && v == t.version {
+		return nil
+	}
+	list, err := t.store.Tokens(ctx)
+	if err != nil {
+		return err
+	}
+	set := make([]storedToken, 0, len(list))
+	live := make(map[int64]bool, len(list))
+	for _, tok := range list {
+		if tok.RevokedAt != nil {
+			continue
+		}
+		var role Role
+		switch tok.Kind {
+		case storage.TokenRead:
+			role = RoleRead
+		case storage.TokenIngest:
+			role = RoleIngest
+		default:
+			continue
+		}
+		raw, err := hex.DecodeString(tok.Hash)
+		if err != nil || len(raw) != sha256.Size {
+			t.log.Warn("stored tokens: skipping a token with a malformed hash", "id", tok.ID, "name", tok.Name)
+			continue
+		}
+		use := t.uses[tok.ID]
+		if use == nil {
+			use = &tokenUse{}
+			if tok.LastUsedAt != nil {
+				use.written = tok.LastUsedAt.Unix()
+			}
+			t.uses[tok.ID] = use
+		}
+		st := storedToken{id: tok.ID, role: role, use: use}
+		copy(st.hash[:], raw)
+		set = append(set, st)
+		live[tok.ID] = true
+	}
+	t.set.Store(&set)
+	// Uses of tokens no longer live are written once more, then dropped.
+	var gone []int64
+	for id := range t.uses {
+		if !live[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		t.flushUses(ctx)
+		for _, id := range gone {
+			delete(t.uses, id)
+		}
+	}
+	t.version, t.loaded = v, true
+	return nil
+}
+
+// flushUses writes the last-used times that changed since the last write.
+func (t *StoredTokens) flushUses(ctx context.Context) {
+	used := map[int64]time.Time{}
+	for id, u := range t.uses {
+		if last := u.last.Load(); last > u.written {
+			used[id] = time.Unix(last, 0)
+		}
+	}
+	if len(used) == 0 {
+		return
+	}
+	if err := t.store.TouchTokens(ctx, used); err != nil {
+		if ctx.Err() == nil {
+			t.log.Warn("stored tokens: cannot record last use", "err", err)
+		}
+		return
+	}
+	for id, at := range used {
+		t.uses[id].written = at.Unix()
+	}
+}
+
+// ingestLimiter is a token bucket per credential for POST /api/v1/events:
+// rate requests a second on average, up to burst at once. A request counts
+// once whether it carries one event or a batch of 500, so batching is never
+// penalised. Buckets live in memory, one per ingest token that posted (only
+// valid ingest tokens reach it), so each instance limits on its own.
+type ingestLimiter struct {
+	rate  float64
+	burst float64
+
+	mu      sync.Mutex
+	buckets map[[32]byte]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the map; past it, buckets full again (idle long
+// enough to have refilled) are dropped, which forgets nothing.
+const maxBuckets = 4096
+
+func newIngestLimiter(rate float64, burst int) *ingestLimiter {
+	if rate <= 0 {
+		return nil
+	}
+	return &ingestLimiter{rate: rate, burst: max(float64(burst), 1), buckets: map[[32]byte]*bucket{}}
+}
+
+// take spends one request of key's bucket at now; when it is empty it
+// returns false and how long until a request is allowed.
+func (l *ingestLimiter) take(key [32]byte, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.sweep(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+dt*l.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+func (l *ingestLimiter) sweep(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// handler answers 429 with Retry-After (whole seconds, at least 1) when the
+// request's token has used up its bucket. The route's guard has already
+// checked the token.
+func (l *ingestLimiter) handler(c *fiber.Ctx) error {
+	if l == nil {
+		return c.Next()
+	}
+	header := c.Get(fiber.HeaderAuthorization)
+	key := sha256.Sum256([]byte(strings.TrimSpace(header[min(len(header), len("bearer ")):])))
+	ok, wait := l.take(key, time.Now())
+	if ok {
+		return c.Next()
+	}
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	p := newProblem(fiber.StatusTooManyRequests,
+		"this token posts more than "+strconv.FormatFloat(l.rate, 'f', -1, 64)+
+			" requests a second; retry after "+strconv.Itoa(secs)+" s, and send events in batches")
+	p.Header = map[string]string{fiber.HeaderRetryAfter: strconv.Itoa(secs)}
+	return p
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+)
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// newLogger makes the one logger: text on a terminal, JSON otherwise
+// (format "auto"), or the format asked for.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// requestLogFlush is how long a request log line may wait in lineBuffer.
+const requestLogFlush = 100 * time.Millisecond
+
+// lineBuffer gathers log lines and writes them in batches: one write
+// system call per tenth of a second instead of one per request, which
+// would otherwise cost the fast routes a good part of their throughput. A
+// crash loses at most the last tenth of a second of request lines; Close
+// writes what is left.
+type lineBuffer struct {
+	mu   sync.Mutex
+	w    io.Writer
+	buf  []byte
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// lineBufferMax is the size at which a Write flushes at once.
+const lineBufferMax = 64 << 10
+
+func newLineBuffer(w io.Writer, every time.Duration) *lineBuffer {
+	b := &lineBuffer{w: w, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.flush()
+			case <-b.stop:
+				b.flush()
+				return
+			}
+		}
+	}()
+	return b
+}
+
+// Write appends one line (slog writes a whole record per call).
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) >= lineBufferMax {
+		b.flushLocked()
+	}
+	return len(p), nil
+}
+
+func (b *lineBuffer) flush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.flushLocked()
+}
+
+func (b *lineBuffer) flushLocked() {
+	if len(b.buf) == 0 {
+		return
+	}
+	// A failed write to stderr has nowhere to be reported; the lines
+	// are dropped rather than held for ever.
+	_, _ = b.w.Write(b.buf)
+	b.buf = b.buf[:0]
+}
+
+// Close writes what is buffered and stops the flusher.
+func (b *lineBuffer) Close() error {
+	b.once.Do(func() { close(b.stop) })
+	<-b.done
+	return nil
+}
+
+// requestLogger is the logger for the one-line-per-request log: the main
+// logger's format on the same writer, batched through a lineBuffer unless
+// w is a terminal, where a person reads the lines as they come. close
+// flushes it.
+func requestLogger(format string, w io.Writer) (logger *slog.Logger, close func()) {
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			return newLogger("text", w), func() {}
+		}
+	}
+	buf := newLineBuffer(w, requestLogFlush)
+	return newLogger(format, buf), func() { _ = buf.Close() }
+}
