@@ -37,7 +37,7 @@ func runCmd(t *testing.T, env map[string]string, stdin string, args ...string) (
 // Every command answers --help on stdout with its usage and exits 0;
 // "vitals help CMD" is the same.
 func TestCommandsHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "migrate", "healthcheck", "admin", "demo", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "healthcheck", "event", "token", "admin", "demo", "version"} {
 		t.Run(cmd, func(t *testing.T) {
 			code, out, errOut := runCmd(t, nil, "", cmd, "--help")
 			if code != 0 || !strings.Contains(out, "usage: vitals") || errOut != "" {
