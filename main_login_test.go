@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"testing"
+	"time"
 )
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -21,18 +22,28 @@ func signIn(t *testing.T, base, user, password string) int {
 		t.Fatal(err)
 	}
 	client := &http.Client{Jar: jar}
-	resp, err := client.Get(base + "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	form, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := csrfField.FindSubmatch(form)
-	if m == nil {
-		t.Fatalf("GET /login: %d, no CSRF token in %.300s", resp.StatusCode, form)
+	// The form has a CSRF token once the session key is loaded from the
+	// store; on PostgreSQL the store connects in the background, so a
+	// server that just started may not have it yet.
+	var m [][]byte
+	var resp *http.Response
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err = client.Get(base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		form, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m = csrfField.FindSubmatch(form); m != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /login: %d, no CSRF token in %.300s", resp.StatusCode, form)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	resp, err = client.PostForm(base+"/login", url.Values{"csrf": {string(m[1])}, "username": {user}, "password": {password}})
 	if err != nil {
