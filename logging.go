@@ -39,44 +39,39 @@ const requestLogFlush = 100 * time.Millisecond
 // would otherwise cost the fast routes a good part of their throughput. A
 // crash loses at most the last tenth of a second of request lines; Close
 // writes what is left.
+//
+// The flush is a timer armed by the first line after a flush, not a ticker:
+// an idle vitals must not wake ten times a second to find nothing to write.
 type lineBuffer struct {
-	mu   sync.Mutex
-	w    io.Writer
-	buf  []byte
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	mu     sync.Mutex
+	w      io.Writer
+	buf    []byte
+	every  time.Duration
+	timer  *time.Timer // armed while buf holds lines
+	closed bool
 }
 
 // lineBufferMax is the size at which a Write flushes at once.
 const lineBufferMax = 64 << 10
 
 func newLineBuffer(w io.Writer, every time.Duration) *lineBuffer {
-	b := &lineBuffer{w: w, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				b.flush()
-			case <-b.stop:
-				b.flush()
-				return
-			}
-		}
-	}()
-	return b
+	return &lineBuffer{w: w, every: every}
 }
 
 // Write appends one line (slog writes a whole record per call).
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		// After Close nothing flushes later: write through.
+		return b.w.Write(p)
+	}
 	b.buf = append(b.buf, p...)
-	if len(b.buf) >= lineBufferMax {
+	switch {
+	case len(b.buf) >= lineBufferMax:
 		b.flushLocked()
+	case b.timer == nil:
+		b.timer = time.AfterFunc(b.every, b.flush)
 	}
 	return len(p), nil
 }
@@ -88,6 +83,10 @@ func (b *lineBuffer) flush() {
 }
 
 func (b *lineBuffer) flushLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 	if len(b.buf) == 0 {
 		return
 	}
@@ -97,10 +96,12 @@ func (b *lineBuffer) flushLocked() {
 	b.buf = b.buf[:0]
 }
 
-// Close writes what is buffered and stops the flusher.
+// Close writes what is buffered; later lines are written at once.
 func (b *lineBuffer) Close() error {
-	b.once.Do(func() { close(b.stop) })
-	<-b.done
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.flushLocked()
+	b.closed = true
 	return nil
 }
 

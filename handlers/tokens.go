@@ -27,8 +27,9 @@ import (
 // revoked token is refused within about that long on every instance, and no
 // request costs a query.
 
-// TokenPollInterval is how often StoredTokens asks the store whether the
-// tokens changed; it bounds how long a revoked token keeps working.
+// TokenPollInterval is how old the token set may be when a bearer token is
+// judged; older, the request first asks the store whether the tokens
+// changed. It bounds how long a revoked token keeps working.
 const TokenPollInterval = 250 * time.Millisecond
 
 // TokenUsageFlush is how often the last-used times of stored tokens are
@@ -79,8 +80,12 @@ type StoredTokens struct {
 	Flush time.Duration
 
 	set atomic.Pointer[[]storedToken]
+	// checked is when the set was last compared with the store (Unix
+	// nanoseconds); requests refresh it once it is older than Poll.
+	checked atomic.Int64
 
-	// Only Run's goroutine touches these.
+	// mu serialises reloads and last-use writes, which touch these.
+	mu      sync.Mutex
 	version string
 	loaded  bool
 	failing bool
@@ -105,6 +110,7 @@ func (c *Credentials) UseStoredTokens(t *StoredTokens) { c.stored.Store(t) }
 // stored token so that the time taken does not tell which matched, and
 // notes the use.
 func (t *StoredTokens) role(sum [32]byte) Role {
+	t.ensureFresh()
 	set := t.set.Load()
 	if set == nil {
 		return RoleNone
@@ -126,35 +132,67 @@ func (t *StoredTokens) role(sum [32]byte) Role {
 	return role
 }
 
-// Run keeps the set current until ctx ends: it reloads the tokens when
-// TokensVersion changes, and writes last-used times every Flush (and once
-// more on the way out). A store that cannot be reached keeps the set it had.
+// ensureFresh compares the set with the store when the last comparison is
+// older than Poll, before a bearer token is judged. Checking on demand
+// rather than on a timer keeps an idle vitals asleep (a poll four times a
+// second was most of its idle CPU), while a revoked token is still refused
+// at most Poll after the revocation: the request that presents it reloads
+// the set first. At most one reload runs at a time; requests arriving
+// meanwhile wait for it, and there are at most a few a second.
+func (t *StoredTokens) ensureFresh() {
+	if time.Now().UnixNano()-t.checked.Load() < int64(t.Poll) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if time.Now().UnixNano()-t.checked.Load() < int64(t.Poll) {
+		return // another request reloaded while this one waited
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tokenReloadBudget)
+	defer cancel()
+	t.refreshLoggedLocked(ctx)
+	// Even after a failure: a store that is down is not asked again by
+	// every request; the last set stays in force.
+	t.checked.Store(time.Now().UnixNano())
+}
+
+// tokenReloadBudget bounds a reload made on behalf of a request.
+const tokenReloadBudget = 500 * time.Millisecond
+
+// Run loads the set, then writes last-used times every Flush (and once
+// more on the way out) until ctx ends. Reloads happen on demand (see
+// ensureFresh). A store that cannot be reached keeps the set it had.
 func (t *StoredTokens) Run(ctx context.Context) {
-	poll := time.NewTicker(t.Poll)
-	defer poll.Stop()
+	t.mu.Lock()
+	t.refreshLoggedLocked(ctx)
+	t.checked.Store(time.Now().UnixNano())
+	t.mu.Unlock()
 	flush := time.NewTicker(t.Flush)
 	defer flush.Stop()
 	for {
-		t.refreshLogged(ctx)
 		select {
 		case <-ctx.Done():
 			// A last write of the uses, with a little time of its own:
 			// ctx is already done.
 			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			t.mu.Lock()
 			t.flushUses(fctx)
+			t.mu.Unlock()
 			cancel()
 			return
 		case <-flush.C:
+			t.mu.Lock()
 			t.flushUses(ctx)
-		case <-poll.C:
+			t.mu.Unlock()
 		}
 	}
 }
 
-// refreshLogged is Refresh, logging only when the store starts or stops
-// failing, so that a long outage is one line, not four a second.
-func (t *StoredTokens) refreshLogged(ctx context.Context) {
-	err := t.Refresh(ctx)
+// refreshLoggedLocked is Refresh, logging only when the store starts or
+// stops failing, so that a long outage is one line, not one per reload.
+// t.mu is held.
+func (t *StoredTokens) refreshLoggedLocked(ctx context.Context) {
+	err := t.refreshLocked(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
 	case err != nil && !t.failing:
@@ -171,9 +209,20 @@ func (t *StoredTokens) refreshLogged(ctx context.Context) {
 }
 
 // Refresh reloads the tokens when the store's TokensVersion differs from
-// the one loaded. Run calls it; tests may too. Not for concurrent use with
-// Run.
+// the one loaded. Requests call it through ensureFresh; tests may call it
+// directly. It is safe for concurrent use.
 func (t *StoredTokens) Refresh(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.refreshLocked(ctx)
+	if err == nil {
+		t.checked.Store(time.Now().UnixNano())
+	}
+	return err
+}
+
+// refreshLocked is Refresh with t.mu held.
+func (t *StoredTokens) refreshLocked(ctx context.Context) error {
 	v, err := t.store.TokensVersion(ctx)
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -86,6 +87,11 @@ type Store struct {
 	reader *sql.DB
 	keep   int
 	mig    *migrate.Runner
+
+	// The last TokensVersion and the file stamp it was read under.
+	tokensMu      sync.Mutex
+	tokensStamp   string
+	tokensVersion string
 
 	// Statements of the insert path, prepared once on the writer's one
 	// connection; SQLite re-prepares them by itself after a migration.
