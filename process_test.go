@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -161,20 +160,6 @@ func runVitals(t testing.TB, bin string, env map[string]string, stdin string, ar
 		t.Fatal(err)
 	}
 	return 0, stdout.String(), stderr.String()
-}
-
-// sharedBinary builds the binary once for the tests of one parent test.
-type sharedBinary struct {
-	once sync.Once
-	path string
-}
-
-func (s *sharedBinary) get(t testing.TB, dir string) string {
-	s.once.Do(func() { s.path = buildVitals(t, dir) })
-	if s.path == "" {
-		t.Fatal("the build failed")
-	}
-	return s.path
 }
 
 // freePort returns a port nothing listens on (at the time of the call).

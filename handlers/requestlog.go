@@ -23,8 +23,6 @@ const headerFlyRequestID = "Fly-Request-Id"
 // maxRequestIDLen bounds a request id taken from a client.
 const maxRequestIDLen = 128
 
-const requestIDKey = "vitals.request_id"
-
 // requestIDs makes ids for requests that came without one: a random prefix
 // per process and a counter, unique without a system call per request.
 type requestIDs struct {
@@ -59,13 +57,6 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// RequestID returns the id of the request c belongs to ("" outside the
-// request log middleware), for handlers that log.
-func RequestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(requestIDKey).(string)
-	return id
-}
-
 // requestLog gives every request an id and, when Config.RequestLog is set,
 // writes one line per request: id, method, path, status, latency and size. It never logs the query string or any header but the id: those
 // are where credentials travel. Errors are turned into their response here,
@@ -80,7 +71,6 @@ func (s *server) requestLog(ids *requestIDs) fiber.Handler {
 				id = ids.next()
 			}
 		}
-		c.Locals(requestIDKey, id)
 		c.Set(HeaderRequestID, id)
 		if err := c.Next(); err != nil {
 			if herr := s.errorHandler(c, err); herr != nil {

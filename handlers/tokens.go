@@ -92,7 +92,7 @@ type StoredTokens struct {
 	uses    map[int64]*tokenUse
 }
 
-// NewStoredTokens makes the set; it is empty until Run (or Refresh) loads
+// NewStoredTokens makes the set; it is empty until Run loads
 // it. logger may be nil.
 func NewStoredTokens(store storage.Store, logger *slog.Logger) *StoredTokens {
 	if logger == nil {
@@ -188,7 +188,7 @@ func (t *StoredTokens) Run(ctx context.Context) {
 	}
 }
 
-// refreshLoggedLocked is Refresh, logging only when the store starts or
+// refreshLoggedLocked is refreshLocked, logging only when the store starts or
 // stops failing, so that a long outage is one line, not one per reload.
 // t.mu is held.
 func (t *StoredTokens) refreshLoggedLocked(ctx context.Context) {
@@ -208,20 +208,8 @@ func (t *StoredTokens) refreshLoggedLocked(ctx context.Context) {
 	}
 }
 
-// Refresh reloads the tokens when the store's TokensVersion differs from
-// the one loaded. Requests call it through ensureFresh; tests may call it
-// directly. It is safe for concurrent use.
-func (t *StoredTokens) Refresh(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	err := t.refreshLocked(ctx)
-	if err == nil {
-		t.checked.Store(time.Now().UnixNano())
-	}
-	return err
-}
-
-// refreshLocked is Refresh with t.mu held.
+// refreshLocked reloads the tokens when the store's TokensVersion differs
+// from the one loaded. t.mu is held.
 func (t *StoredTokens) refreshLocked(ctx context.Context) error {
 	v, err := t.store.TokensVersion(ctx)
 	if err != nil {

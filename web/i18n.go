@@ -124,9 +124,6 @@ func loadCatalog(lang Lang) (*Catalog, error) {
 	return c, nil
 }
 
-// Lang is the catalogue's language.
-func (c *Catalog) Lang() Lang { return c.lang }
-
 // Keys lists the catalogue's keys, sorted.
 func (c *Catalog) Keys() []string {
 	keys := make([]string, 0, len(c.msgs))

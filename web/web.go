@@ -164,18 +164,6 @@ func (s *Site) Items(lang Lang, now time.Time, loc *time.Location, events []stor
 	return out
 }
 
-// Templates lists the names of the templates, for tests that render each.
-func (s *Site) Templates() []string {
-	var names []string
-	for _, t := range s.tmpl[English].Templates() {
-		if t.Name() != "" {
-			names = append(names, t.Name())
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 // Render executes the named template in lang into a buffer first, so that
 // a template error never sends half a page, then copies it to w.
 func (s *Site) Render(w io.Writer, lang Lang, name string, data any) error {

@@ -29,15 +29,6 @@ func open(t *testing.T, path string, opts Options) *Store {
 	return s
 }
 
-func pragma(t *testing.T, db *sql.DB, name string) string {
-	t.Helper()
-	var v string
-	if err := db.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&v); err != nil {
-		t.Fatalf("PRAGMA %s: %v", name, err)
-	}
-	return v
-}
-
 // TestPragmas checks every connection of both pools, not just the first, has
 // the DSN's settings.
 func TestPragmas(t *testing.T) {
