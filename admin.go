@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"vitals/handlers"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // adminHashKey is the setting that holds the bcrypt hash of the generated

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
-	"vitals/handlers"
+	"github.com/vitalsdev/vitals/handlers"
 )
 
 // minAdminPassword is the shortest admin password accepted, the same rule

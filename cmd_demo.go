@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // cmdDemo is `vitals demo`: a day of made-up but plausible activity of the

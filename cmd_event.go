@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"vitals/client"
+	"github.com/vitalsdev/vitals/client"
 )
 
 // defaultEventURL is where `vitals event` posts when neither --url nor

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // cmdMigrate is `vitals migrate up|down|status`: the store's schema moved

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
 // commandTimeout bounds a one-off command that talks to the store, so that

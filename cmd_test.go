@@ -19,10 +19,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
 // runCmd runs a command in-process with stdin and returns its exit code,

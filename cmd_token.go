@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vitals/handlers"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Activity event types written by `vitals token`.

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"vitals/handlers"
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
 // tokenEnvs are the environments `vitals token` is tried in: SQLite in a

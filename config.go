@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"vitals/probes"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // Config is every setting vitals reads, from the environment with flags

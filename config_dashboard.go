@@ -9,8 +9,8 @@ import (
 	// /usr/share/zoneinfo (Fly's slim ones).
 	_ "time/tzdata"
 
-	"vitals/handlers"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // dashboardSettings are the dashboard's settings: sign-in, client address,

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/web"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // The thresholds' defaults are the page's own defaults, and the dashboard's

@@ -1,4 +1,4 @@
-module vitals
+module github.com/vitalsdev/vitals
 
 go 1.26.8
 
@@ -14,12 +14,12 @@ require (
 	github.com/shirou/gopsutil/v4 v4.26.10
 	golang.org/x/crypto v0.59.0
 	modernc.org/sqlite v1.62.0
-	vitals/client v0.0.0
+	github.com/vitalsdev/vitals/client v0.0.0
 )
 
 // The Go client is its own module (standard library only, so applications
 // import it without vitals' dependencies); `vitals event` uses it from here.
-replace vitals/client => ./client
+replace github.com/vitalsdev/vitals/client => ./client
 
 require (
 	github.com/BurntSushi/toml v1.6.0

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
 )
 
 // servedProcess is serve run in the test's process with its output captured.

@@ -24,12 +24,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"vitals/handlers"
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/sqlite"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
 const testIngestToken = "ingest-token-for-the-shutdown-test"

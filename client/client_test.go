@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/client"
+	"github.com/vitalsdev/vitals/client"
 )
 
 // fast is a configuration for tests: small batches, quick retries.

@@ -1,3 +1,3 @@
-module vitals/client
+module github.com/vitalsdev/vitals/client
 
 go 1.24

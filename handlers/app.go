@@ -11,9 +11,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
 
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // Snapshots gives the sampler's latest snapshot without any I/O.

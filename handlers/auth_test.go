@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/handlers"
+	"github.com/vitalsdev/vitals/handlers"
 )
 
 // Every route the app has, and a few it has not, answers 401 without

@@ -12,7 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"vitals/probes"
+	"github.com/vitalsdev/vitals/probes"
 )
 
 // benchClient keeps enough idle connections for b.RunParallel's goroutines.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // The activity feed's sizes.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"vitals/handlers"
+	"github.com/vitalsdev/vitals/handlers"
 )
 
 // BenchmarkDashboardRender is the server-side time of the full page and of

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // seedTypes are the seed's six event types.

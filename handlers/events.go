@@ -18,7 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Limits on what an event may carry (DESIGN.md, Security model).

@@ -14,12 +14,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/handlers"
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/web"
 )
 
 const (

@@ -11,10 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"vitals/handlers"
-	"vitals/storage/postgres"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 type healthJSON struct {

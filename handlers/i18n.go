@@ -6,7 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/web"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // lang is the language of the page: the one the admin picked with the

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // BenchmarkIngest measures POST /api/v1/events over real loopback

@@ -18,14 +18,14 @@ import (
 	"testing"
 	"time"
 
-	"vitals/handlers"
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // Tests of the integration surface (issue 4) over the real app: idempotent

@@ -14,8 +14,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // Sign-in rate limit: after LoginMaxFailures wrong passwords from one

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"vitals/handlers"
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // browser is a client that keeps cookies between requests, as a browser

@@ -18,13 +18,13 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"vitals/handlers"
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // openAPI is the embedded document with its schemas compiled, and a record

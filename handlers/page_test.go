@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"vitals/probes"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 func TestPageEscapesEventText(t *testing.T) {

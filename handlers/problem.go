@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // FieldError names one invalid field of a request. Index is the position of

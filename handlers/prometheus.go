@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"vitals/probes"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // GET /metrics: the Prometheus text exposition (format 0.0.4).

@@ -10,7 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"vitals/probes"
+	"github.com/vitalsdev/vitals/probes"
 )
 
 func TestAcceptsGzip(t *testing.T) {

@@ -22,12 +22,12 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 
-	"vitals/handlers"
-	"vitals/probes"
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
-	"vitals/web"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // countingProbe wraps a probe and counts its runs, to show that a scrape

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"testing"
 
-	"vitals/handlers"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // lockedBuffer is a bytes.Buffer the app's goroutines may write to.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Cookie names. The session cookie is the admin's credential; the CSRF

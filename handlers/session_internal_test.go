@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/web"
+	"github.com/vitalsdev/vitals/web"
 )
 
 func TestSessionSignature(t *testing.T) {

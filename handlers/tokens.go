@@ -18,7 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Stored API tokens (`vitals token create`) are checked from memory like

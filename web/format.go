@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"vitals/probes"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // formatter words figures in one language: decimal separator, units and

@@ -3,8 +3,8 @@ package web
 import (
 	"time"
 
-	"vitals/probes"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Page is what the dashboard templates render: the full page and each

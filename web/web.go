@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 //go:embed templates/*.html

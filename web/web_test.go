@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"vitals/probes"
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 func newSite(t *testing.T) *Site {

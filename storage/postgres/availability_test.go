@@ -15,9 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
 )
 
 // proxy is a TCP proxy the test owns, to take "the database" away and give it

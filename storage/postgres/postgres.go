@@ -34,10 +34,10 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	"vitals/migrations"
-	"vitals/storage"
-	"vitals/storage/internal/group"
-	"vitals/storage/internal/migrate"
+	"github.com/vitalsdev/vitals/migrations"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/internal/group"
+	"github.com/vitalsdev/vitals/storage/internal/migrate"
 )
 
 // Compile-time checks that the store implements the contracts.

@@ -3,10 +3,10 @@ package postgres_test
 import (
 	"testing"
 
-	"vitals/storage"
-	"vitals/storage/postgres"
-	"vitals/storage/postgres/postgrestest"
-	"vitals/storage/storagetest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
+	"github.com/vitalsdev/vitals/storage/storagetest"
 )
 
 // TestShared runs the cross-instance cases on three stores sharing one

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 const tokenColumns = "id, name, kind, hash, created_at, revoked_at, last_used_at"

@@ -3,10 +3,10 @@ package sqlite_test
 import (
 	"testing"
 
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
-	"vitals/storage/storagetest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/storage/storagetest"
 )
 
 // The benchmarks run with the default retention (keep 1000), so pruning is

@@ -4,10 +4,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"vitals/storage"
-	"vitals/storage/sqlite"
-	"vitals/storage/sqlite/sqlitetest"
-	"vitals/storage/storagetest"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/storage/storagetest"
 )
 
 // TestShared runs the cross-instance cases on two stores sharing one file,

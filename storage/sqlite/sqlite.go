@@ -33,10 +33,10 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"vitals/migrations"
-	"vitals/storage"
-	"vitals/storage/internal/group"
-	"vitals/storage/internal/migrate"
+	"github.com/vitalsdev/vitals/migrations"
+	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/internal/group"
+	"github.com/vitalsdev/vitals/storage/internal/migrate"
 )
 
 // Compile-time checks that the store implements the contracts.

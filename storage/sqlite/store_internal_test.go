@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 func open(t *testing.T, path string, opts Options) *Store {

@@ -11,7 +11,7 @@ import (
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // CreateToken stores a token's hash under its name; storage.ErrConflict when

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // benchEvent is a typical event: a user, a small details object.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // The cases of issue 4's integration surface: idempotency keys, erasure by

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Opener returns a fresh, empty, migrated store whose retention keeps keep

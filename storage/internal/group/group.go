@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // ErrClosed is returned by Insert after Close.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // fakeCommit records group sizes and answers each call with one event per

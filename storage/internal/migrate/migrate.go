@@ -15,7 +15,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"vitals/storage"
+	"github.com/vitalsdev/vitals/storage"
 )
 
 // Runner applies and rolls back one dialect's migrations on one database.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"vitals/storage/postgres"
+	"github.com/vitalsdev/vitals/storage/postgres"
 )
 
 // EnvURL names the environment variable holding the test server's URL.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
 // Open returns a fresh, migrated SQLite store in tb.TempDir(), closed when
