@@ -350,6 +350,9 @@ func parseInt(data []byte) (int64, error) {
 	return v, nil
 }
 
+// maxCPUs bounds a cpuset's size: Linux's NR_CPUS tops out at 8192.
+const maxCPUs = 8192
+
 // parseCPUList counts the CPUs of a cpuset list such as "0-3,6,8-9".
 func parseCPUList(data []byte) (int, error) {
 	s := strings.TrimSpace(string(data))
@@ -368,6 +371,11 @@ func parseCPUList(data []byte) (int, error) {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
 				return 0, fmt.Errorf("invalid cpu list %q", truncate(s, 32))
 			}
+		}
+		// A real cpuset names at most a few thousand CPUs; a range wider than
+		// that is garbage, and summing it could overflow.
+		if b-a >= maxCPUs || n+(b-a+1) > maxCPUs {
+			return 0, fmt.Errorf("invalid cpu list %q", truncate(s, 32))
 		}
 		n += b - a + 1
 	}

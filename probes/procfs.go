@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +90,9 @@ func parseMeminfo(data []byte) (total, available uint64, err error) {
 			return 0, 0, fmt.Errorf("%s: %w", key, perr)
 		}
 		if len(f) > 1 && f[1] == "kB" {
+			if v > math.MaxUint64/1024 {
+				return 0, 0, fmt.Errorf("%s: value out of range", key)
+			}
 			v *= 1024
 		}
 		*dst = v
@@ -132,6 +136,9 @@ func parseProcStat(data []byte) (hostCPUTimes, error) {
 			if err != nil {
 				return hostCPUTimes{}, fmt.Errorf("cpu field %d: %w", i+1, err)
 			}
+			if t.total+v < t.total {
+				return hostCPUTimes{}, errors.New("cpu counters out of range")
+			}
 			t.total += v
 			if i == 3 || i == 4 {
 				t.idle += v
@@ -162,7 +169,7 @@ func parseLoadavg(data []byte) (l1, l5, l15 float64, err error) {
 	}
 	var v [3]float64
 	for i := range v {
-		if v[i], err = strconv.ParseFloat(f[i], 64); err != nil || v[i] < 0 {
+		if v[i], err = strconv.ParseFloat(f[i], 64); err != nil || !finiteNonNegative(v[i]) {
 			return 0, 0, 0, fmt.Errorf("field %d: invalid %q", i+1, f[i])
 		}
 	}
@@ -176,7 +183,7 @@ func parseUptime(data []byte) (float64, error) {
 		return 0, errors.New("empty")
 	}
 	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil || v < 0 {
+	if err != nil || !finiteNonNegative(v) {
 		return 0, fmt.Errorf("invalid %q", f[0])
 	}
 	return v, nil
@@ -246,8 +253,14 @@ func parseStatmRSS(data []byte, pageSize int) (uint64, error) {
 		return 0, errors.New("too few fields")
 	}
 	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
+	if err != nil || (pageSize > 0 && pages > math.MaxUint64/uint64(pageSize)) {
 		return 0, fmt.Errorf("invalid resident %q", f[1])
 	}
 	return pages * uint64(pageSize), nil
+}
+
+// finiteNonNegative rejects what ParseFloat accepts but no /proc counter
+// holds: NaN, infinities and negatives (a NaN would also break the JSON).
+func finiteNonNegative(v float64) bool {
+	return v >= 0 && !math.IsInf(v, 0)
 }
