@@ -24,7 +24,7 @@ type CPUProbe struct {
 	have bool
 }
 
-// NewCPUProbe returns the probe of the "cpu" group. Its first Collect
+// NewCPUProbe returns the probe of the "cpu" group. Its first Read
 // only records a baseline and reports "warming up".
 func NewCPUProbe(cfg HostConfig) *CPUProbe {
 	return &CPUProbe{fs: newSysfs(cfg.Root), numCPU: cfg.numCPU(), now: time.Now}
@@ -33,34 +33,30 @@ func NewCPUProbe(cfg HostConfig) *CPUProbe {
 // Name returns "cpu".
 func (p *CPUProbe) Name() string { return "cpu" }
 
-// Collect fills s.CPU.
-func (p *CPUProbe) Collect(_ context.Context, s *Snapshot) {
+// Read returns the cpu group.
+func (p *CPUProbe) Read(_ context.Context) Result {
 	cur, err := p.fs.cpuReading(p.numCPU, p.now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.have = false
-		s.CPU = CPU{Status: StatusUnavailable, Reason: redact(err.Error())}
-		return
+		return CPU{Status: StatusUnavailable, Reason: redact(err.Error())}
 	}
 	if !p.have {
 		p.prev, p.have = cur, true
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	}
 	c, v := cpuBetween(p.prev, cur)
 	switch v {
 	case cpuTooSoon:
 		// Keep the older baseline so the next reading spans more time.
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	case cpuRebase:
 		p.prev = cur
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	}
 	p.prev = cur
-	s.CPU = c
+	return c
 }
 
 // cpuReading is one reading of the counters CPU % is computed from.
