@@ -184,9 +184,11 @@ func (s *Snapshot) States(fn func(State)) {
 	}
 }
 
-// complete fills what a group's definition leaves implied: each figure's
-// group and series, each state's group.
-func complete(g Group) Group {
+// Define returns g with what its definition leaves implied filled in: each
+// figure's Group and Series (from the group's name, whether it is keyed,
+// and the figure's Field) and each State's Group. Every group of Groups
+// is made with it, and so is a group added elsewhere (a test's).
+func Define(g Group) Group {
 	for i := range g.Figures {
 		f := &g.Figures[i]
 		f.Group = g.Name

@@ -11,16 +11,16 @@ import "strconv"
 // walk it often keep the slice.
 func Groups() []Group {
 	return []Group{
-		complete(cpuGroup()),
-		complete(memoryGroup()),
-		complete(diskGroup()),
-		complete(databaseGroup()),
-		complete(redisGroup()),
-		complete(loadGroup()),
-		complete(networkGroup()),
-		complete(processGroup()),
-		complete(httpGroup()),
-		complete(apiGroup()),
+		Define(cpuGroup()),
+		Define(memoryGroup()),
+		Define(diskGroup()),
+		Define(databaseGroup()),
+		Define(redisGroup()),
+		Define(loadGroup()),
+		Define(networkGroup()),
+		Define(processGroup()),
+		Define(httpGroup()),
+		Define(apiGroup()),
 	}
 }
 
