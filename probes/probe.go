@@ -4,9 +4,14 @@
 //
 // A Sampler runs every Probe concurrently once per interval, each under its
 // own timeout, and publishes the result as a pre-rendered Snapshot that
-// handlers serve without doing any I/O. A probe that fails marks its group
-// unavailable with a one-line reason; it never fails the others, never
-// panics the process and never reports a made-up 0.
+// handlers serve without doing any I/O. A probe returns its group as a
+// typed Result, which places itself in the Snapshot; a probe that fails
+// returns its group unavailable with a one-line reason; it never fails the
+// others, never panics the process and never reports a made-up 0.
+//
+// Groups lists every group and every figure the probes publish (series
+// name, unit, kind, /metrics name): the Sampler, /metrics, the page and
+// the history and alerts walk that list rather than naming groups.
 package probes
 
 import (
