@@ -218,7 +218,7 @@ func (s *server) exposition() (*exposition, error) {
 // may be nil) into the text format, plain and gzipped with zw.
 func renderExposition(r *probes.Rendered, m *Metrics, zw *gzip.Writer) (*exposition, error) {
 	snapReg := prometheus.NewRegistry()
-	if err := snapReg.Register(snapshotCollector{snap: &r.Snapshot}); err != nil {
+	if err := snapReg.Register(snapshotCollector{snap: &r.Snapshot, groups: probes.Groups()}); err != nil {
 		return nil, fmt.Errorf("metrics: register snapshot: %w", err)
 	}
 	gatherers := prometheus.Gatherers{snapReg}
@@ -248,18 +248,20 @@ func renderExposition(r *probes.Rendered, m *Metrics, zw *gzip.Writer) (*exposit
 	return &exposition{src: r, rendered: time.Now(), text: text.Bytes(), gzipped: zipped.Bytes()}, nil
 }
 
-// snapshotCollector turns one snapshot into metrics. It describes nothing
-// up front (an unchecked collector): which series exist depends on which
-// groups are ok.
+// snapshotCollector turns one snapshot into metrics by walking the group
+// list (probes.Groups): nothing here names a group or a figure. It
+// describes nothing up front (an unchecked collector): which series exist
+// depends on which groups are ok.
 type snapshotCollector struct {
-	snap *probes.Snapshot
+	snap   *probes.Snapshot
+	groups []probes.Group
 }
 
 func (snapshotCollector) Describe(chan<- *prometheus.Desc) {}
 
-// Collect sends every figure the snapshot has. Numbers are nil whenever
-// their group (or entry) is not ok, so skipping nil leaves out exactly the
-// figures that could not be read.
+// Collect sends every figure the snapshot has. A figure is absent whenever
+// its group (or entry) is not ok, so skipping absent ones leaves out
+// exactly the figures that could not be read.
 func (sc snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	s := sc.snap
 	e := emitter{ch: ch}
@@ -268,119 +270,59 @@ func (sc snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		float64(s.CollectedAt.UnixMilli())/1000)
 	e.gauge("vitals_instance_info", "Always 1; the labels name the vitals instance (FLY_MACHINE_ID or the host name, and FLY_REGION).",
 		1, "id", s.Instance.ID, "region", s.Instance.Region)
-
-	e.up("cpu", s.CPU.Status)
-	e.source("cpu", s.CPU.Source)
-	e.gaugeRatio("vitals_cpu_usage_ratio", "CPU used over the last sampling interval, as a share of the cores available (the cgroup's quota inside a container), 0 to 1.", s.CPU.Percent)
-	e.gaugeOpt("vitals_cpu_cores", "Cores the CPU figures are taken against: the cgroup's quota or cpuset when there is one, else every core.", s.CPU.Cores)
-	e.counterOpt("vitals_cpu_throttled_periods_total", "CFS periods in which the cgroup's CPU quota ran out (nr_throttled).", uptr(s.CPU.ThrottledPeriodsTotal))
-	e.counterOpt("vitals_cpu_throttled_seconds_total", "Time the cgroup was held back by its CPU quota.", msToSeconds(s.CPU.ThrottledMSTotal))
-	e.gaugeRatio("vitals_cpu_throttled_ratio", "Share of the last interval's CFS periods in which the cgroup was throttled, 0 to 1.", s.CPU.ThrottledPercent)
-
-	e.up("memory", s.Memory.Status)
-	e.source("memory", s.Memory.Source)
-	e.gaugeRatio("vitals_memory_usage_ratio", "Memory in use against the limit that applies (the cgroup's, else the host's), 0 to 1.", s.Memory.Percent)
-	e.gaugeOpt("vitals_memory_used_bytes", "Memory in use: the working set (cgroup usage less inactive file cache, or MemTotal - MemAvailable on the host).", uptr(s.Memory.UsedBytes))
-	e.gaugeOpt("vitals_memory_total_bytes", "Memory limit: the cgroup's limit when one applies, else MemTotal.", uptr(s.Memory.TotalBytes))
-
-	diskUp := upValue(s.Disk, func(d probes.Disk) probes.Status { return d.Status })
-	e.upValue("disk", diskUp)
-	for _, d := range s.Disk {
-		if d.Path == "" {
-			continue
-		}
-		e.gauge("vitals_disk_up", "1 when the filesystem holding the path could be read, 0 when not.", boolValue(d.Status == probes.StatusOK), "path", d.Path)
-		if d.Status != probes.StatusOK {
-			continue
-		}
-		e.gauge("vitals_disk_info", "Always 1; the labels describe the filesystem holding the path (kind is disk, overlay, tmpfs or network; data is true for vitals' data directory).",
-			1, "path", d.Path, "mountpoint", d.Mountpoint, "fstype", d.Fstype, "kind", d.Kind, "data", strconv.FormatBool(d.Data))
-		e.gaugeRatio("vitals_disk_usage_ratio", "Filesystem space used, as df reports it: used / (used + available), 0 to 1.", d.Percent, "path", d.Path)
-		e.gaugeOpt("vitals_disk_used_bytes", "Filesystem space used.", uptr(d.UsedBytes), "path", d.Path)
-		e.gaugeOpt("vitals_disk_total_bytes", "Filesystem size.", uptr(d.TotalBytes), "path", d.Path)
-		e.gaugeOpt("vitals_disk_available_bytes", "Filesystem space available to unprivileged users.", uptr(d.AvailableBytes), "path", d.Path)
+	for i := range sc.groups {
+		e.group(&sc.groups[i], s)
 	}
+}
 
-	db := s.Database
-	e.up("database", db.Status)
-	if db.Backend != "" && db.Status != probes.StatusNotConfigured {
-		e.gauge("vitals_database_info", "Always 1; backend is postgres or sqlite.", 1, "backend", db.Backend)
-	}
-	if db.Status == probes.StatusOK {
-		e.gaugeOpt("vitals_database_latency_seconds", "Round trip of SELECT 1 to the database (median of three).", msToSeconds(db.LatencyMS))
-		e.gaugeOpt("vitals_database_connections", "Sessions of the database that have a state (the count from pg_stat_activity).", iptr(db.Connections))
-		e.gaugeOpt("vitals_database_max_connections", "The server's max_connections.", iptr(db.MaxConnections))
-		e.gaugeRatio("vitals_database_connections_usage_ratio", "Connections against max_connections, 0 to 1.", db.ConnectionsPercent)
-		e.gaugeOpt("vitals_database_connections_by_state", "Sessions of the database by state.", iptr(db.ConnectionsActive), "state", "active")
-		e.gaugeOpt("vitals_database_connections_by_state", "Sessions of the database by state.", iptr(db.ConnectionsIdle), "state", "idle")
-		e.gaugeOpt("vitals_database_connections_by_state", "Sessions of the database by state.", iptr(db.ConnectionsIdleInTransaction), "state", "idle_in_transaction")
-		e.gaugeOpt("vitals_database_size_bytes", "pg_database_size of the database.", iptr(db.SizeBytes))
-		if db.Connections != nil {
-			e.gauge("vitals_database_connections_partial", "1 when vitals' role lacks pg_monitor, so other roles' sessions are not counted and the connection figures may be low.", boolValue(db.Partial))
+// group sends one group's up, source, per-entry and figure series.
+func (e emitter) group(g *probes.Group, s *probes.Snapshot) {
+	up := -1.0
+	for _, st := range g.Entries(s) {
+		up = combineUp(up, st.Status)
+		e.source(g.Name, st.Source)
+		var key []string
+		if g.Keyed() {
+			if st.Key == "" {
+				continue // an unnamed placeholder: no label to put it under
+			}
+			key = []string{g.Key, st.Key}
+			e.gauge(g.Metric+"_up", g.UpHelp, boolValue(st.Status == probes.StatusOK), key...)
+		}
+		if st.Labels != nil && g.Metric != "" {
+			e.gauge(g.Metric+"_info", g.InfoHelp, 1, append(key, st.Labels...)...)
 		}
 	}
-
-	e.up("redis", s.Redis.Status)
-	e.gaugeOpt("vitals_redis_latency_seconds", "Round trip of PING to Redis (median of three).", msToSeconds(s.Redis.LatencyMS))
-	e.gaugeOpt("vitals_redis_connected_clients", "Redis' connected_clients.", iptr(s.Redis.ConnectedClients))
-	e.gaugeOpt("vitals_redis_used_memory_bytes", "Redis' used_memory.", uptr(s.Redis.UsedMemoryBytes))
-
-	l := s.Load
-	e.up("load", l.Status)
-	e.source("load", l.Source)
-	e.gaugeOpt("vitals_load1", "Load average over 1 minute.", l.Load1)
-	e.gaugeOpt("vitals_load5", "Load average over 5 minutes.", l.Load5)
-	e.gaugeOpt("vitals_load15", "Load average over 15 minutes.", l.Load15)
-	e.gaugeOpt("vitals_load_cores", "Cores the per-core load averages divide by (as vitals_cpu_cores).", l.Cores)
-	e.gaugeOpt("vitals_load1_per_core", "Load average over 1 minute per available core; above 1, work is waiting.", l.Load1PerCore)
-	e.gaugeOpt("vitals_load5_per_core", "Load average over 5 minutes per available core.", l.Load5PerCore)
-	e.gaugeOpt("vitals_load15_per_core", "Load average over 15 minutes per available core.", l.Load15PerCore)
-	e.gaugeOpt("vitals_host_uptime_seconds", "Time since the kernel booted.", l.HostUptimeSeconds)
-
-	n := s.Network
-	e.up("network", n.Status)
-	e.source("network", n.Source)
-	e.gaugeOpt("vitals_network_receive_bytes_per_second", "Bytes received per second over the last sampling interval, every interface but loopback.", n.ReceiveBytesPerSecond)
-	e.gaugeOpt("vitals_network_transmit_bytes_per_second", "Bytes sent per second over the last sampling interval, every interface but loopback.", n.TransmitBytesPerSecond)
-	e.gaugeOpt("vitals_network_interfaces", "Network interfaces summed in the traffic figures.", iptr(n.Interfaces))
-
-	p := s.Process
-	e.up("process", p.Status)
-	e.gaugeOpt("vitals_process_resident_memory_bytes", "Resident memory of the vitals process.", uptr(p.RSSBytes))
-	e.gaugeOpt("vitals_process_goroutines", "Goroutines of the vitals process.", iptr(p.Goroutines))
-	e.gaugeOpt("vitals_process_uptime_seconds", "Time since the vitals process started.", p.UptimeSeconds)
-
-	if len(s.HTTP) > 0 {
-		e.upValue("http", upValue(s.HTTP, func(h probes.HTTPTarget) probes.Status { return h.Status }))
-	}
-	for _, h := range s.HTTP {
-		if h.Name == "" {
-			continue
+	e.upValue(g.Name, up)
+	g.Each(s, func(r probes.Reading) {
+		if r.Value == nil {
+			return
 		}
-		e.gauge("vitals_http_target_info", "Always 1; url is the target without credentials or query.", 1, "name", h.Name, "url", h.URL)
-		e.gauge("vitals_http_target_up", "1 when the target answered (whatever the status), 0 on a connection failure or timeout.", boolValue(h.Status == probes.StatusOK), "name", h.Name)
-		e.gaugeOpt("vitals_http_target_latency_seconds", "Time to the end of the target's answer (median of three requests).", msToSeconds(h.LatencyMS), "name", h.Name)
-		if h.Code != nil {
-			e.gauge("vitals_http_target_status_code", "HTTP status the target answered with.", float64(*h.Code), "name", h.Name)
+		f := r.Figure
+		var labels []string
+		if g.Keyed() {
+			labels = append(labels, g.Key, r.Key)
 		}
-		if h.Healthy != nil {
-			e.gauge("vitals_http_target_healthy", "1 when the target answered 2xx or 3xx, else 0.", boolValue(*h.Healthy), "name", h.Name)
+		labels = append(labels, f.Labels...)
+		t := prometheus.GaugeValue
+		if f.Kind == probes.KindCounter {
+			t = prometheus.CounterValue
 		}
-	}
+		e.send(f.Metric, f.Help, t, baseUnit(f.Unit, *r.Value), labels)
+	})
+}
 
-	a := s.API
-	e.up("api", a.Status)
-	e.gaugeOpt("vitals_api_window_seconds", "Length of the sliding window of the vitals_api_window_* figures.", a.WindowSeconds)
-	e.gaugeOpt("vitals_api_window_requests", "Requests vitals answered within the window.", uptr(a.Requests))
-	e.gaugeRatio("vitals_api_window_error_ratio", "Share of the window's requests answered with a 5xx status, 0 to 1.", a.ErrorPercent)
-	for _, q := range []struct {
-		label string
-		ms    *float64
-	}{{"50", a.P50MS}, {"95", a.P95MS}, {"99", a.P99MS}} {
-		// Not a summary (the window has no sum), so the label cannot be
-		// Prometheus' reserved "quantile".
-		e.gaugeOpt("vitals_api_window_latency_seconds", "Latency percentiles of the window's requests (up to 12.5 % error); vitals_api_request_duration_seconds is the cumulative histogram.", msToSeconds(q.ms), "percentile", q.label)
+// baseUnit converts a snapshot figure to Prometheus' base units: shares
+// from percent (0..100) to ratios (0..1), durations from milliseconds to
+// seconds.
+func baseUnit(u probes.Unit, v float64) float64 {
+	switch u {
+	case probes.UnitPercent:
+		return v / 100
+	case probes.UnitMillis:
+		return v / 1000
 	}
+	return v
 }
 
 // emitter sends const metrics; labels alternate name and value.
@@ -408,37 +350,7 @@ func (e emitter) gauge(name, help string, v float64, labels ...string) {
 	e.send(name, help, prometheus.GaugeValue, v, labels)
 }
 
-func (e emitter) gaugeOpt(name, help string, v *float64, labels ...string) {
-	if v != nil {
-		e.send(name, help, prometheus.GaugeValue, *v, labels)
-	}
-}
-
-// gaugeRatio exports a snapshot percentage (0..100) as a ratio (0..1).
-func (e emitter) gaugeRatio(name, help string, percent *float64, labels ...string) {
-	if percent != nil {
-		e.send(name, help, prometheus.GaugeValue, *percent/100, labels)
-	}
-}
-
-func (e emitter) counterOpt(name, help string, v *float64, labels ...string) {
-	if v != nil {
-		e.send(name, help, prometheus.CounterValue, *v, labels)
-	}
-}
-
 const probeUpHelp = "1 when the group's figures could be read, 0 when its source failed or timed out; groups that are not configured or not applicable are left out."
-
-// up exports a group's status as 1 (ok) or 0 (unavailable); a group that
-// is not configured or not applicable is not down, so it is left out.
-func (e emitter) up(group string, st probes.Status) {
-	switch st {
-	case probes.StatusOK:
-		e.upValue(group, 1)
-	case probes.StatusUnavailable:
-		e.upValue(group, 0)
-	}
-}
 
 func (e emitter) upValue(group string, v float64) {
 	if v >= 0 {
@@ -452,21 +364,20 @@ func (e emitter) source(group, source string) {
 	}
 }
 
-// upValue is a list group's up: 1 when every entry is ok, 0 when any is
-// unavailable, -1 (left out) when none is either.
-func upValue[T any](entries []T, status func(T) probes.Status) float64 {
-	v := -1.0
-	for _, x := range entries {
-		switch status(x) {
-		case probes.StatusOK:
-			if v < 0 {
-				v = 1
-			}
-		case probes.StatusUnavailable:
-			v = 0
+// combineUp folds one entry's status into a group's up: 1 when every
+// entry is ok, 0 when any is unavailable, -1 (left out) when none is
+// either, since a group that is not configured or not applicable is not
+// down.
+func combineUp(up float64, st probes.Status) float64 {
+	switch st {
+	case probes.StatusOK:
+		if up < 0 {
+			return 1
 		}
+	case probes.StatusUnavailable:
+		return 0
 	}
-	return v
+	return up
 }
 
 func boolValue(b bool) float64 {
@@ -474,28 +385,4 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-func msToSeconds(ms *float64) *float64 {
-	if ms == nil {
-		return nil
-	}
-	v := *ms / 1000
-	return &v
-}
-
-func uptr(v *uint64) *float64 {
-	if v == nil {
-		return nil
-	}
-	f := float64(*v)
-	return &f
-}
-
-func iptr(v *int64) *float64 {
-	if v == nil {
-		return nil
-	}
-	f := float64(*v)
-	return &f
 }

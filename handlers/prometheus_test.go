@@ -37,9 +37,9 @@ type countingProbe struct {
 	runs atomic.Int64
 }
 
-func (p *countingProbe) Collect(ctx context.Context, s *probes.Snapshot) {
+func (p *countingProbe) Read(ctx context.Context) probes.Result {
 	p.runs.Add(1)
-	p.Probe.Collect(ctx, s)
+	return p.Probe.Read(ctx)
 }
 
 // metricsHarness is the real app with the real sampler kept at hand, so a

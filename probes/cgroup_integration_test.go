@@ -41,13 +41,13 @@ func TestCgroupHelperProcess(t *testing.T) {
 	}
 	var s Snapshot
 	cpu := NewCPUProbe(HostConfig{})
-	cpu.Collect(context.Background(), &s)
+	cpu.Read(context.Background()).Place(&s)
 	// burn CPU for a while: at a 0.5 core quota it is throttled
 	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
 	}
-	cpu.Collect(context.Background(), &s)
-	NewMemoryProbe(HostConfig{}).Collect(context.Background(), &s)
-	NewLoadProbe(HostConfig{}).Collect(context.Background(), &s)
+	cpu.Read(context.Background()).Place(&s)
+	NewMemoryProbe(HostConfig{}).Read(context.Background()).Place(&s)
+	NewLoadProbe(HostConfig{}).Read(context.Background()).Place(&s)
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ type CPUProbe struct {
 	have bool
 }
 
-// NewCPUProbe returns the probe of the "cpu" group. Its first Collect
+// NewCPUProbe returns the probe of the "cpu" group. Its first Read
 // only records a baseline and reports "warming up".
 func NewCPUProbe(cfg HostConfig) *CPUProbe {
 	return &CPUProbe{fs: newSysfs(cfg.Root), numCPU: cfg.numCPU(), now: time.Now}
@@ -33,34 +33,30 @@ func NewCPUProbe(cfg HostConfig) *CPUProbe {
 // Name returns "cpu".
 func (p *CPUProbe) Name() string { return "cpu" }
 
-// Collect fills s.CPU.
-func (p *CPUProbe) Collect(_ context.Context, s *Snapshot) {
+// Read returns the cpu group.
+func (p *CPUProbe) Read(_ context.Context) Result {
 	cur, err := p.fs.cpuReading(p.numCPU, p.now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.have = false
-		s.CPU = CPU{Status: StatusUnavailable, Reason: redact(err.Error())}
-		return
+		return CPU{Status: StatusUnavailable, Reason: redact(err.Error())}
 	}
 	if !p.have {
 		p.prev, p.have = cur, true
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	}
 	c, v := cpuBetween(p.prev, cur)
 	switch v {
 	case cpuTooSoon:
 		// Keep the older baseline so the next reading spans more time.
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	case cpuRebase:
 		p.prev = cur
-		s.CPU = CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
-		return
+		return CPU{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: cur.source}
 	}
 	p.prev = cur
-	s.CPU = c
+	return c
 }
 
 // cpuReading is one reading of the counters CPU % is computed from.
@@ -147,82 +143,122 @@ func (f sysfs) cpuLimit(numCPU int) (cpuLimit, error) {
 	if err != nil {
 		return host, nil
 	}
-	var quota, period int64 = -1, 0
-	cpuset := 0
+	var q quotaSet
 	var src string
 	switch {
 	case lay.cpu.dir != "":
 		src = SourceCgroupV1
-		for _, d := range ancestors(lay.cpu) {
-			qf := path.Join(d, "cpu.cfs_quota_us")
-			raw, err := f.read(qf)
-			if isNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return host, fileError(src, qf, err)
-			}
-			q, err := parseInt(raw)
-			if err != nil {
-				return host, fileError(src, qf, err)
-			}
-			if q <= 0 { // -1: no quota at this level
-				continue
-			}
-			pf := path.Join(d, "cpu.cfs_period_us")
-			raw, err = f.read(pf)
-			if err != nil {
-				return host, fileError(src, pf, err)
-			}
-			per, err := parseInt(raw)
-			if err != nil || per <= 0 {
-				if err == nil {
-					err = errors.New("period is not positive")
-				}
-				return host, fileError(src, pf, err)
-			}
-			quota, period = tighterQuota(quota, period, q, per)
-		}
-		if lay.cpuset.dir != "" {
-			n, err := f.cpusetSize(src, lay.cpuset.dir, "cpuset.effective_cpus", "cpuset.cpus")
-			if err != nil {
-				return host, err
-			}
-			cpuset = n
-		}
+		q, err = f.cpuQuotaV1(lay)
 	case lay.v2.dir != "":
 		src = SourceCgroupV2
-		for _, d := range ancestors(lay.v2) {
-			mf := path.Join(d, "cpu.max")
-			raw, err := f.read(mf)
-			if isNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return host, fileError(src, mf, err)
-			}
-			q, per, err := parseCPUMax(raw)
-			if err != nil {
-				return host, fileError(src, mf, err)
-			}
-			if q > 0 {
-				quota, period = tighterQuota(quota, period, q, per)
-			}
-		}
-		n, err := f.cpusetSize(src, lay.v2.dir, "cpuset.cpus.effective")
-		if err != nil {
-			return host, err
-		}
-		cpuset = n
+		q, err = f.cpuQuotaV2(lay)
 	default:
 		return host, nil
 	}
-	cores := effectiveCores(quota, period, cpuset, numCPU)
+	if err != nil {
+		return host, err
+	}
+	cores := effectiveCores(q.quota, q.period, q.cpuset, numCPU)
 	if cores >= float64(numCPU) {
 		host.lay = lay
 		return host, nil
 	}
 	return cpuLimit{cores: cores, source: src, limited: true, lay: lay}, nil
+}
+
+// quotaSet is what a cgroup hierarchy says about CPU: the tightest quota
+// over its period (quota -1 for none) and the cpuset size (0 for none).
+type quotaSet struct {
+	quota, period int64
+	cpuset        int
+}
+
+// cpuQuotaV1 reads cpu.cfs_quota_us and cpu.cfs_period_us up the cpu
+// controller's hierarchy, and the cpuset controller's CPUs.
+func (f sysfs) cpuQuotaV1(lay cgroupLayout) (quotaSet, error) {
+	const src = SourceCgroupV1
+	qs := quotaSet{quota: -1}
+	for _, d := range ancestors(lay.cpu) {
+		q, per, err := f.cfsQuotaV1(d)
+		if err != nil {
+			return qs, err
+		}
+		if q > 0 {
+			qs.quota, qs.period = tighterQuota(qs.quota, qs.period, q, per)
+		}
+	}
+	if lay.cpuset.dir != "" {
+		n, err := f.cpusetSize(src, lay.cpuset.dir, "cpuset.effective_cpus", "cpuset.cpus")
+		if err != nil {
+			return qs, err
+		}
+		qs.cpuset = n
+	}
+	return qs, nil
+}
+
+// cfsQuotaV1 reads one v1 directory's quota and period; quota <= 0 when
+// the directory sets none.
+func (f sysfs) cfsQuotaV1(d string) (quota, period int64, err error) {
+	const src = SourceCgroupV1
+	qf := path.Join(d, "cpu.cfs_quota_us")
+	raw, err := f.read(qf)
+	if isNotExist(err) {
+		return -1, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fileError(src, qf, err)
+	}
+	q, err := parseInt(raw)
+	if err != nil {
+		return 0, 0, fileError(src, qf, err)
+	}
+	if q <= 0 { // -1: no quota at this level
+		return -1, 0, nil
+	}
+	pf := path.Join(d, "cpu.cfs_period_us")
+	raw, err = f.read(pf)
+	if err != nil {
+		return 0, 0, fileError(src, pf, err)
+	}
+	per, err := parseInt(raw)
+	if err == nil && per <= 0 {
+		err = errors.New("period is not positive")
+	}
+	if err != nil {
+		return 0, 0, fileError(src, pf, err)
+	}
+	return q, per, nil
+}
+
+// cpuQuotaV2 reads cpu.max up the unified hierarchy, and the cgroup's
+// effective CPUs.
+func (f sysfs) cpuQuotaV2(lay cgroupLayout) (quotaSet, error) {
+	const src = SourceCgroupV2
+	qs := quotaSet{quota: -1}
+	for _, d := range ancestors(lay.v2) {
+		mf := path.Join(d, "cpu.max")
+		raw, err := f.read(mf)
+		if isNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return qs, fileError(src, mf, err)
+		}
+		q, per, err := parseCPUMax(raw)
+		if err != nil {
+			return qs, fileError(src, mf, err)
+		}
+		if q > 0 {
+			qs.quota, qs.period = tighterQuota(qs.quota, qs.period, q, per)
+		}
+	}
+	n, err := f.cpusetSize(src, lay.v2.dir, "cpuset.cpus.effective")
+	if err != nil {
+		return qs, err
+	}
+	qs.cpuset = n
+	return qs, nil
 }
 
 // tighterQuota keeps whichever of two quota/period pairs allows less CPU.

@@ -36,11 +36,14 @@ func NewDatabaseProbe(backend string, ping func(ctx context.Context) error, pool
 // Name returns "database".
 func (p *DatabaseProbe) Name() string { return "database" }
 
-func (p *DatabaseProbe) fillUnavailable(s *Snapshot, reason string) {
-	s.Database = Database{Status: StatusUnavailable, Reason: reason, Backend: p.backend}
+// Unavailable keeps the backend, and on SQLite that connection figures do
+// not apply, since both are known without I/O.
+func (p *DatabaseProbe) Unavailable(reason string) Result {
+	d := Database{Status: StatusUnavailable, Reason: reason, Backend: p.backend}
 	if p.pool == nil && p.backend == "sqlite" {
-		s.Database.ConnectionsStatus, s.Database.ConnectionsReason = sqliteConnections()
+		d.ConnectionsStatus, d.ConnectionsReason = sqliteConnections()
 	}
+	return d
 }
 
 func sqliteConnections() (Status, string) {
@@ -50,15 +53,15 @@ func sqliteConnections() (Status, string) {
 // samples is how many round trips a latency figure is the median of.
 const samples = 3
 
-// Collect fills s.Database.
-func (p *DatabaseProbe) Collect(ctx context.Context, s *Snapshot) {
+// Read returns the database group.
+func (p *DatabaseProbe) Read(ctx context.Context) Result {
 	switch {
 	case p.pool != nil:
-		s.Database = p.collectPostgres(ctx)
+		return p.collectPostgres(ctx)
 	case p.ping != nil:
-		s.Database = p.collectPing(ctx)
+		return p.collectPing(ctx)
 	default:
-		s.Database = Database{Status: StatusNotConfigured, Reason: "no database configured", Backend: p.backend}
+		return Database{Status: StatusNotConfigured, Reason: "no database configured", Backend: p.backend}
 	}
 }
 

@@ -104,7 +104,7 @@ func collectDB(t *testing.T, p *DatabaseProbe, timeout time.Duration) Database {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var s Snapshot
-	p.Collect(ctx, &s)
+	p.Read(ctx).Place(&s)
 	return s.Database
 }
 

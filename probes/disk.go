@@ -58,17 +58,18 @@ func NewDiskProbe(cfg HostConfig) *DiskProbe {
 // Name returns "disk".
 func (p *DiskProbe) Name() string { return "disk" }
 
-func (p *DiskProbe) fillUnavailable(s *Snapshot, reason string) {
+// Unavailable keeps the configured paths, each unavailable.
+func (p *DiskProbe) Unavailable(reason string) Result {
 	out := make([]Disk, 0, len(p.paths))
 	for _, path := range p.paths {
 		out = append(out, Disk{Status: StatusUnavailable, Reason: reason, Path: path, Data: path == p.dataDir})
 	}
-	s.Disk = out
+	return Disks(out)
 }
 
-// Collect fills s.Disk, one entry per distinct mount, in the order of the
+// Read returns the disk group, one entry per distinct mount, in the order of the
 // configured paths.
-func (p *DiskProbe) Collect(ctx context.Context, s *Snapshot) {
+func (p *DiskProbe) Read(ctx context.Context) Result {
 	var mounts []mountEntry
 	if raw, err := p.fs.read("/proc/self/mountinfo"); err == nil {
 		mounts, _ = parseMountinfo(raw) // without it: no dedup, no kind
@@ -119,7 +120,7 @@ func (p *DiskProbe) Collect(ctx context.Context, s *Snapshot) {
 		}
 		out = append(out, d)
 	}
-	s.Disk = out
+	return Disks(out)
 }
 
 // existingAncestor resolves symlinks in path, walking up to the nearest

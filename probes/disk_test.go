@@ -38,7 +38,7 @@ func TestDiskProbe(t *testing.T) {
 		p := NewDiskProbe(HostConfig{Root: root, DataDir: sub})
 		p.usage = usage
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if len(s.Disk) != 2 {
 			t.Fatalf("got %d entries: %+v", len(s.Disk), s.Disk)
 		}
@@ -59,7 +59,7 @@ func TestDiskProbe(t *testing.T) {
 		p := NewDiskProbe(HostConfig{Root: root, DiskPaths: []string{"/", vol}, DataDir: filepath.Join(vol, "not-yet")})
 		p.usage = usage
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if len(s.Disk) != 2 || s.Disk[1].Path != vol || !s.Disk[1].Data {
 			t.Fatalf("got %+v", s.Disk)
 		}
@@ -69,7 +69,7 @@ func TestDiskProbe(t *testing.T) {
 		p := NewDiskProbe(HostConfig{Root: root, DataDir: base})
 		p.usage = usage
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if len(s.Disk) != 1 || !s.Disk[0].Data || !strings.Contains(s.Disk[0].Note, "mount a volume") {
 			t.Fatalf("got %+v", s.Disk)
 		}
@@ -81,7 +81,7 @@ func TestDiskProbe(t *testing.T) {
 		p := NewDiskProbe(HostConfig{Root: root, DiskPaths: []string{"/", filepath.Join(file, "below")}})
 		p.usage = usage
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if len(s.Disk) != 2 || s.Disk[0].Status != StatusOK || s.Disk[1].Status != StatusUnavailable ||
 			!strings.Contains(s.Disk[1].Reason, "not a directory") || s.Disk[1].Percent != nil {
 			t.Fatalf("got %+v", s.Disk)
@@ -92,7 +92,7 @@ func TestDiskProbe(t *testing.T) {
 		p := NewDiskProbe(HostConfig{Root: root})
 		p.usage = func(context.Context, string) (*disk.UsageStat, error) { return nil, errors.New("input/output error") }
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if len(s.Disk) != 1 || s.Disk[0].Status != StatusUnavailable || s.Disk[0].Reason != "statfs: input/output error" ||
 			s.Disk[0].TotalBytes != nil || s.Disk[0].Kind != DiskKindOverlay {
 			t.Fatalf("got %+v", s.Disk)
@@ -101,7 +101,7 @@ func TestDiskProbe(t *testing.T) {
 
 	t.Run("real statfs of this machine", func(t *testing.T) {
 		var s Snapshot
-		NewDiskProbe(HostConfig{DataDir: t.TempDir()}).Collect(context.Background(), &s)
+		NewDiskProbe(HostConfig{DataDir: t.TempDir()}).Read(context.Background()).Place(&s)
 		if len(s.Disk) == 0 || s.Disk[0].Status != StatusOK || *s.Disk[0].TotalBytes == 0 || s.Disk[0].Fstype == "" {
 			t.Fatalf("got %+v", s.Disk)
 		}

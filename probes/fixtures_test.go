@@ -68,7 +68,7 @@ func TestMemoryFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
 			var s Snapshot
-			NewMemoryProbe(HostConfig{Root: fixture(tt.tree)}).Collect(context.Background(), &s)
+			NewMemoryProbe(HostConfig{Root: fixture(tt.tree)}).Read(context.Background()).Place(&s)
 			m := s.Memory
 			if tt.wantReason != "" {
 				if m.Status != StatusUnavailable || !strings.Contains(m.Reason, tt.wantReason) ||
@@ -146,7 +146,7 @@ func TestCPUProbeDelta(t *testing.T) {
 		p.now = func() time.Time { return clock }
 
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if s.CPU.Status != StatusUnavailable || s.CPU.Reason != "warming up" || s.CPU.Percent != nil {
 			t.Fatalf("first reading: %+v", s.CPU)
 		}
@@ -156,7 +156,7 @@ func TestCPUProbeDelta(t *testing.T) {
 		clock = clock.Add(time.Second)
 		writeFile(t, root, "/sys/fs/cgroup/cpu.stat",
 			"usage_usec 1250000\nnr_periods 110\nnr_throttled 12\nthrottled_usec 300000\n")
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		c := s.CPU
 		// 0.25 s / (1 s * 0.5 core) = 50 %; throttled 2/10 = 20 %;
 		// total 12 periods and 300000 us = 300 ms
@@ -168,7 +168,7 @@ func TestCPUProbeDelta(t *testing.T) {
 		// a counter going backwards (cgroup re-created) is a new baseline
 		clock = clock.Add(time.Second)
 		writeFile(t, root, "/sys/fs/cgroup/cpu.stat", "usage_usec 5\n")
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if s.CPU.Status != StatusUnavailable || s.CPU.Reason != "warming up" {
 			t.Fatalf("after reset: %+v", s.CPU)
 		}
@@ -179,12 +179,12 @@ func TestCPUProbeDelta(t *testing.T) {
 		clock := time.Unix(1000, 0)
 		p.now = func() time.Time { return clock }
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		// 2 s later cpuacct.usage grew 5000000000 -> 6500000000 ns = 1.5 s
 		clock = clock.Add(2 * time.Second)
 		writeFile(t, root, "/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpuacct.usage", "6500000000\n")
 		writeFile(t, root, "/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.stat", "nr_periods 70\nnr_throttled 5\nthrottled_time 40000000\n")
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		c := s.CPU
 		// 1.5 s / (2 s * 1.5 cores) = 50 %; 0 of 20 periods throttled;
 		// throttled_time 40000000 ns = 40 ms
@@ -197,11 +197,11 @@ func TestCPUProbeDelta(t *testing.T) {
 		root := copyTree(t, fixture("missing"))
 		p := NewCPUProbe(HostConfig{Root: root, NumCPU: 4})
 		var s Snapshot
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		// from total 19200 idle 13000 to total 19600 idle 13100: 400
 		// ticks, 100 idle: 75 %
 		writeFile(t, root, "/proc/stat", "cpu  4200 100 2100 12050 1050 50 50 0 0 0\n")
-		p.Collect(context.Background(), &s)
+		p.Read(context.Background()).Place(&s)
 		if c := s.CPU; c.Status != StatusOK || *c.Percent != 75 || *c.Cores != 4 || c.Source != SourceHost ||
 			c.ThrottledPercent != nil {
 			t.Fatalf("got %+v", c)
@@ -214,7 +214,7 @@ func TestCPUProbeDelta(t *testing.T) {
 			"no-meminfo": "host: stat: no such file",
 		} {
 			var s Snapshot
-			NewCPUProbe(HostConfig{Root: fixture(tree), NumCPU: 8}).Collect(context.Background(), &s)
+			NewCPUProbe(HostConfig{Root: fixture(tree), NumCPU: 8}).Read(context.Background()).Place(&s)
 			if s.CPU.Status != StatusUnavailable || !strings.Contains(s.CPU.Reason, want) || s.CPU.Cores != nil {
 				t.Errorf("%s: got %+v, want %q", tree, s.CPU, want)
 			}
@@ -227,14 +227,14 @@ func TestLoadFixtures(t *testing.T) {
 	writeFile(t, root, "/proc/loadavg", "1.00 0.50 0.25 3/200 4242\n")
 	writeFile(t, root, "/proc/uptime", "3600.50 7000.00\n")
 	var s Snapshot
-	NewLoadProbe(HostConfig{Root: root, NumCPU: 8}).Collect(context.Background(), &s)
+	NewLoadProbe(HostConfig{Root: root, NumCPU: 8}).Read(context.Background()).Place(&s)
 	l := s.Load
 	// effective cores 0.5: 1.00/0.5 = 2, 0.50/0.5 = 1, 0.25/0.5 = 0.5
 	if l.Status != StatusOK || *l.Load1 != 1 || *l.Cores != 0.5 || *l.Load1PerCore != 2 || *l.Load5PerCore != 1 ||
 		*l.Load15PerCore != 0.5 || *l.HostUptimeSeconds != 3600.5 {
 		t.Fatalf("got %+v", l)
 	}
-	NewLoadProbe(HostConfig{Root: fixture("missing"), NumCPU: 8}).Collect(context.Background(), &s)
+	NewLoadProbe(HostConfig{Root: fixture("missing"), NumCPU: 8}).Read(context.Background()).Place(&s)
 	if s.Load.Status != StatusUnavailable || !strings.Contains(s.Load.Reason, "loadavg") {
 		t.Fatalf("missing: %+v", s.Load)
 	}
@@ -248,26 +248,26 @@ func TestNetworkAndProcessFixtures(t *testing.T) {
 	clock := time.Unix(0, 0)
 	p.now = func() time.Time { return clock }
 	var s Snapshot
-	p.Collect(context.Background(), &s)
+	p.Read(context.Background()).Place(&s)
 	if s.Network.Status != StatusUnavailable || s.Network.Reason != "warming up" {
 		t.Fatalf("first: %+v", s.Network)
 	}
 	clock = clock.Add(4 * time.Second)
 	writeFile(t, root, "/proc/net/dev", "Inter-|\n face |\n lo: 99999 0 0 0 0 0 0 0 99999 0 0 0 0 0 0 0\n eth0: 9000 0 0 0 0 0 0 0 6000 0 0 0 0 0 0 0\n")
-	p.Collect(context.Background(), &s)
+	p.Read(context.Background()).Place(&s)
 	// eth0 +8000 rx, +2000 tx over 4 s: 2000 and 500 B/s; lo ignored
 	n := s.Network
 	if n.Status != StatusOK || *n.ReceiveBytesPerSecond != 2000 || *n.TransmitBytesPerSecond != 500 || *n.Interfaces != 1 {
 		t.Fatalf("got %+v", n)
 	}
 
-	NewProcessProbe(HostConfig{Root: root, Started: time.Now().Add(-time.Minute)}).Collect(context.Background(), &s)
+	NewProcessProbe(HostConfig{Root: root, Started: time.Now().Add(-time.Minute)}).Read(context.Background()).Place(&s)
 	// 25 pages * page size
 	pr := s.Process
 	if pr.Status != StatusOK || *pr.RSSBytes != uint64(25*os.Getpagesize()) || *pr.Goroutines < 1 || *pr.UptimeSeconds < 60 {
 		t.Fatalf("got %+v", pr)
 	}
-	NewProcessProbe(HostConfig{Root: fixture("missing")}).Collect(context.Background(), &s)
+	NewProcessProbe(HostConfig{Root: fixture("missing")}).Read(context.Background()).Place(&s)
 	if s.Process.Status != StatusUnavailable || s.Process.RSSBytes != nil {
 		t.Fatalf("missing: %+v", s.Process)
 	}

@@ -91,23 +91,24 @@ func displayURL(raw string) string {
 // Name returns "http".
 func (p *HTTPProbe) Name() string { return "http" }
 
-func (p *HTTPProbe) fillUnavailable(s *Snapshot, reason string) {
+// Unavailable keeps the configured targets, each unavailable.
+func (p *HTTPProbe) Unavailable(reason string) Result {
 	out := make([]HTTPTarget, len(p.targets))
 	for i, t := range p.targets {
 		out[i] = HTTPTarget{Status: StatusUnavailable, Reason: reason, Name: t.name, URL: t.shown}
 	}
-	s.HTTP = out
+	return HTTPTargets(out)
 }
 
-// Collect fills s.HTTP, requesting the targets concurrently.
-func (p *HTTPProbe) Collect(ctx context.Context, s *Snapshot) {
+// Read returns the http group, requesting the targets concurrently.
+func (p *HTTPProbe) Read(ctx context.Context) Result {
 	out := make([]HTTPTarget, len(p.targets))
 	var wg sync.WaitGroup
 	for i, t := range p.targets {
 		wg.Go(func() { out[i] = p.check(ctx, t) })
 	}
 	wg.Wait()
-	s.HTTP = out
+	return HTTPTargets(out)
 }
 
 // maxBody bounds what is read of an answer: enough for a health document,

@@ -36,7 +36,7 @@ func TestHTTPProbe(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var s Snapshot
-	p.Collect(ctx, &s)
+	p.Read(ctx).Place(&s)
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("took %v with a 300ms deadline: targets not checked concurrently?", took)
 	}
@@ -69,7 +69,7 @@ func TestHTTPProbe(t *testing.T) {
 	}
 
 	var empty Snapshot
-	NewHTTPProbe(nil).Collect(context.Background(), &empty)
+	NewHTTPProbe(nil).Read(context.Background()).Place(&empty)
 	if empty.HTTP == nil || len(empty.HTTP) != 0 {
 		t.Errorf("no targets: %#v", empty.HTTP)
 	}

@@ -168,8 +168,8 @@ func NewAPIProbe(w *LatencyWindow) *APIProbe { return &APIProbe{window: w} }
 // Name returns "api".
 func (p *APIProbe) Name() string { return "api" }
 
-// Collect reads the window; it does no I/O.
-func (p *APIProbe) Collect(_ context.Context, s *Snapshot) {
+// Read returns the api group from the window; it does no I/O.
+func (p *APIProbe) Read(_ context.Context) Result {
 	sum := p.window.Summary()
 	window := (windowSlots * slotWidth).Seconds()
 	a := API{Status: StatusOK, WindowSeconds: &window, Requests: &sum.Requests}
@@ -178,5 +178,5 @@ func (p *APIProbe) Collect(_ context.Context, s *Snapshot) {
 		p50, p95, p99 := ms(sum.P50), ms(sum.P95), ms(sum.P99)
 		a.ErrorPercent, a.P50MS, a.P95MS, a.P99MS = &errPct, &p50, &p95, &p99
 	}
-	s.API = a
+	return a
 }

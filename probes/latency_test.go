@@ -105,13 +105,13 @@ func TestAPIProbe(t *testing.T) {
 	w := NewLatencyWindow()
 	p := NewAPIProbe(w)
 	var s Snapshot
-	p.Collect(t.Context(), &s)
+	p.Read(t.Context()).Place(&s)
 	if s.API.Status != StatusOK || s.API.Requests == nil || *s.API.Requests != 0 || s.API.P50MS != nil || s.API.ErrorPercent != nil {
 		t.Fatalf("empty window: %+v", s.API)
 	}
 	w.Observe(2*time.Millisecond, 200)
 	w.Observe(4*time.Millisecond, 500)
-	p.Collect(t.Context(), &s)
+	p.Read(t.Context()).Place(&s)
 	if *s.API.Requests != 2 || *s.API.ErrorPercent != 50 || s.API.P99MS == nil || *s.API.P99MS < 3.5 || *s.API.P99MS > 4.5 {
 		t.Fatalf("two requests: %+v p99 %v", s.API, *s.API.P99MS)
 	}

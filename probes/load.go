@@ -18,19 +18,17 @@ func NewLoadProbe(cfg HostConfig) *LoadProbe {
 // Name returns "load".
 func (p *LoadProbe) Name() string { return "load" }
 
-// Collect fills s.Load. The load average is the kernel's, host-wide even
+// Read returns the load group. The load average is the kernel's, host-wide even
 // in a container; dividing it by the container's effective cores says how
 // crowded the machine is for the share this process may use.
-func (p *LoadProbe) Collect(_ context.Context, s *Snapshot) {
+func (p *LoadProbe) Read(_ context.Context) Result {
 	raw, err := p.fs.read("/proc/loadavg")
 	if err != nil {
-		s.Load = Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/loadavg", err).Error())}
-		return
+		return Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/loadavg", err).Error())}
 	}
 	l1, l5, l15, err := parseLoadavg(raw)
 	if err != nil {
-		s.Load = Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/loadavg", err).Error())}
-		return
+		return Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/loadavg", err).Error())}
 	}
 	raw, err = p.fs.read("/proc/uptime")
 	var up float64
@@ -38,20 +36,17 @@ func (p *LoadProbe) Collect(_ context.Context, s *Snapshot) {
 		up, err = parseUptime(raw)
 	}
 	if err != nil {
-		s.Load = Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/uptime", err).Error())}
-		return
+		return Load{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/uptime", err).Error())}
 	}
 	lim, err := p.fs.cpuLimit(p.numCPU)
 	if err != nil {
-		s.Load = Load{Status: StatusUnavailable, Reason: redact(err.Error())}
-		return
+		return Load{Status: StatusUnavailable, Reason: redact(err.Error())}
 	}
 	if lim.cores <= 0 {
-		s.Load = Load{Status: StatusUnavailable, Reason: "no effective cores"}
-		return
+		return Load{Status: StatusUnavailable, Reason: "no effective cores"}
 	}
 	per := func(v float64) *float64 { return fptr(round(v/lim.cores, 2)) }
-	s.Load = Load{
+	return Load{
 		Status:            StatusOK,
 		Load1:             fptr(l1),
 		Load5:             fptr(l5),

@@ -20,14 +20,13 @@ func NewMemoryProbe(cfg HostConfig) *MemoryProbe {
 // Name returns "memory".
 func (p *MemoryProbe) Name() string { return "memory" }
 
-// Collect fills s.Memory.
-func (p *MemoryProbe) Collect(_ context.Context, s *Snapshot) {
+// Read returns the memory group.
+func (p *MemoryProbe) Read(_ context.Context) Result {
 	m, err := p.fs.memory()
 	if err != nil {
-		s.Memory = Memory{Status: StatusUnavailable, Reason: redact(err.Error())}
-		return
+		return Memory{Status: StatusUnavailable, Reason: redact(err.Error())}
 	}
-	s.Memory = Memory{
+	return Memory{
 		Status:     StatusOK,
 		Percent:    fptr(percent(float64(m.used), float64(m.total))),
 		UsedBytes:  ptr(m.used),

@@ -21,7 +21,7 @@ type NetworkProbe struct {
 }
 
 // NewNetworkProbe returns the probe of the "network" group. Its first
-// Collect records a baseline and reports "warming up".
+// Read records a baseline and reports "warming up".
 func NewNetworkProbe(cfg HostConfig) *NetworkProbe {
 	return &NetworkProbe{fs: newSysfs(cfg.Root), now: time.Now}
 }
@@ -29,8 +29,8 @@ func NewNetworkProbe(cfg HostConfig) *NetworkProbe {
 // Name returns "network".
 func (p *NetworkProbe) Name() string { return "network" }
 
-// Collect fills s.Network.
-func (p *NetworkProbe) Collect(_ context.Context, s *Snapshot) {
+// Read returns the network group.
+func (p *NetworkProbe) Read(_ context.Context) Result {
 	now := p.now()
 	raw, err := p.fs.read("/proc/net/dev")
 	var cur []ifaceCounters
@@ -41,18 +41,16 @@ func (p *NetworkProbe) Collect(_ context.Context, s *Snapshot) {
 	defer p.mu.Unlock()
 	if err != nil {
 		p.have = false
-		s.Network = Network{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/net/dev", err).Error())}
-		return
+		return Network{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/net/dev", err).Error())}
 	}
 	prev, at, had := p.prev, p.at, p.have
 	p.prev, p.at, p.have = cur, now, true
 	secs := now.Sub(at).Seconds()
 	if !had || secs <= 0 {
-		s.Network = Network{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: SourceHost}
-		return
+		return Network{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: SourceHost}
 	}
 	rx, tx := netRates(prev, cur, secs)
-	s.Network = Network{
+	return Network{
 		Status:                 StatusOK,
 		ReceiveBytesPerSecond:  fptr(rx),
 		TransmitBytesPerSecond: fptr(tx),

@@ -4,9 +4,14 @@
 //
 // A Sampler runs every Probe concurrently once per interval, each under its
 // own timeout, and publishes the result as a pre-rendered Snapshot that
-// handlers serve without doing any I/O. A probe that fails marks its group
-// unavailable with a one-line reason; it never fails the others, never
-// panics the process and never reports a made-up 0.
+// handlers serve without doing any I/O. A probe returns its group as a
+// typed Result, which places itself in the Snapshot; a probe that fails
+// returns its group unavailable with a one-line reason; it never fails the
+// others, never panics the process and never reports a made-up 0.
+//
+// Groups lists every group and every figure the probes publish (series
+// name, unit, kind, /metrics name): the Sampler, /metrics, the page and
+// the history and alerts walk that list rather than naming groups.
 package probes
 
 import (
@@ -22,19 +27,19 @@ import (
 	"time"
 )
 
-// Probe reads one source and fills one group of a Snapshot.
+// Probe reads one source and returns one group of a Snapshot.
 //
 // Name is the JSON name of the group the probe owns ("cpu", "memory",
-// "disk", "database", "redis", "load", "network", "process", "http"). The
-// Sampler copies only that group out of what Collect wrote, so that probes
-// cannot step on each other and can run concurrently on one Snapshot.
+// "disk", "database", "redis", "load", "network", "process", "http",
+// "api"); the Result that Read returns must be of that group, and the
+// Sampler places nothing else, so probes cannot step on each other.
 //
-// Collect must honour ctx's deadline where it does I/O and must not keep a
-// reference to s after it returns. It reports failure in the group (status
-// and reason), not by panicking; the Sampler recovers a panic anyway.
+// Read must honour ctx's deadline where it does I/O. It reports failure in
+// the result (status and reason), not by panicking; the Sampler recovers a
+// panic anyway.
 type Probe interface {
 	Name() string
-	Collect(ctx context.Context, s *Snapshot)
+	Read(ctx context.Context) Result
 }
 
 // Every probe of this package is a Probe.
@@ -48,139 +53,21 @@ var (
 	_ Probe = (*DatabaseProbe)(nil)
 	_ Probe = (*RedisProbe)(nil)
 	_ Probe = (*HTTPProbe)(nil)
+	_ Probe = (*APIProbe)(nil)
 
-	_ placeholder = (*DiskProbe)(nil)
-	_ placeholder = (*DatabaseProbe)(nil)
-	_ placeholder = (*RedisProbe)(nil)
-	_ placeholder = (*HTTPProbe)(nil)
+	_ Placeholder = (*DiskProbe)(nil)
+	_ Placeholder = (*DatabaseProbe)(nil)
+	_ Placeholder = (*RedisProbe)(nil)
+	_ Placeholder = (*HTTPProbe)(nil)
 )
 
-// placeholder is implemented by probes whose group carries more than a
-// status when unavailable (the disk paths, the HTTP target names, the
-// database backend). The Sampler uses it for "warming up" and for a probe
-// that timed out or panicked; it must do no I/O.
-type placeholder interface {
-	fillUnavailable(s *Snapshot, reason string)
-}
-
-// setUnavailable marks the group a probe owns as unavailable with reason,
-// with every number null.
-func setUnavailable(s *Snapshot, p Probe, reason string) {
-	if ph, ok := p.(placeholder); ok {
-		ph.fillUnavailable(s, reason)
-		return
-	}
-	setGroupStatus(s, p.Name(), StatusUnavailable, reason)
-}
-
-// setGroupStatus resets the named group to status and reason with every
-// number null. Unknown names are ignored: the group does not exist.
-func setGroupStatus(s *Snapshot, group string, st Status, reason string) {
-	switch group {
-	case "cpu":
-		s.CPU = CPU{Status: st, Reason: reason}
-	case "memory":
-		s.Memory = Memory{Status: st, Reason: reason}
-	case "disk":
-		s.Disk = []Disk{{Status: st, Reason: reason}}
-	case "database":
-		s.Database = Database{Status: st, Reason: reason}
-	case "redis":
-		s.Redis = Redis{Status: st, Reason: reason}
-	case "load":
-		s.Load = Load{Status: st, Reason: reason}
-	case "network":
-		s.Network = Network{Status: st, Reason: reason}
-	case "process":
-		s.Process = Process{Status: st, Reason: reason}
-	case "http":
-		s.HTTP = []HTTPTarget{}
-	case "api":
-		s.API = API{Status: st, Reason: reason}
-	}
-}
-
-// copyGroup copies the named group from src to dst and reports whether the
-// name is a known group.
-func copyGroup(dst, src *Snapshot, group string) bool {
-	switch group {
-	case "cpu":
-		dst.CPU = src.CPU
-	case "memory":
-		dst.Memory = src.Memory
-	case "disk":
-		dst.Disk = src.Disk
-	case "database":
-		dst.Database = src.Database
-	case "redis":
-		dst.Redis = src.Redis
-	case "load":
-		dst.Load = src.Load
-	case "network":
-		dst.Network = src.Network
-	case "process":
-		dst.Process = src.Process
-	case "http":
-		dst.HTTP = src.HTTP
-	case "api":
-		dst.API = src.API
-	default:
-		return false
-	}
-	return true
-}
-
-// filled reports whether the named group of s has been written: a status
-// for the single groups, a non-nil list for disk and http. Unknown names
-// count as filled, so that copyGroup reports them.
-func filled(s *Snapshot, group string) bool {
-	switch group {
-	case "cpu":
-		return s.CPU.Status != ""
-	case "memory":
-		return s.Memory.Status != ""
-	case "disk":
-		return s.Disk != nil
-	case "database":
-		return s.Database.Status != ""
-	case "redis":
-		return s.Redis.Status != ""
-	case "load":
-		return s.Load.Status != ""
-	case "network":
-		return s.Network.Status != ""
-	case "process":
-		return s.Process.Status != ""
-	case "http":
-		return s.HTTP != nil
-	}
-	return true
-}
-
-// groupNames lists every group of a Snapshot, in JSON order.
-var groupNames = [...]string{"cpu", "memory", "disk", "database", "redis", "load", "network", "process", "http", "api"}
-
-// eachGroupState calls fn with a key, status and reason for every group and
-// every entry of the list groups, so that the Sampler can log changes of
-// state per entry ("disk /data", "http api").
-func eachGroupState(s *Snapshot, fn func(key string, st Status, reason string)) {
-	fn("cpu", s.CPU.Status, s.CPU.Reason)
-	fn("memory", s.Memory.Status, s.Memory.Reason)
-	for _, d := range s.Disk {
-		fn("disk "+d.Path, d.Status, d.Reason)
-	}
-	fn("database", s.Database.Status, s.Database.Reason)
-	if s.Database.ConnectionsStatus != "" {
-		fn("database connections", s.Database.ConnectionsStatus, s.Database.ConnectionsReason)
-	}
-	fn("redis", s.Redis.Status, s.Redis.Reason)
-	fn("load", s.Load.Status, s.Load.Reason)
-	fn("network", s.Network.Status, s.Network.Reason)
-	fn("process", s.Process.Status, s.Process.Reason)
-	for _, h := range s.HTTP {
-		fn("http "+h.Name, h.Status, h.Reason)
-	}
-	fn("api", s.API.Status, s.API.Reason)
+// Placeholder is implemented by probes whose group carries more than a
+// status when there is no reading (the disk paths, the HTTP target names,
+// the database backend). The Sampler uses it for "warming up" and for a
+// probe that timed out or panicked; Unavailable must do no I/O. Without
+// it the group list's Blank stands in.
+type Placeholder interface {
+	Unavailable(reason string) Result
 }
 
 // Helpers shared by the probes.

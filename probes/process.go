@@ -27,19 +27,18 @@ func NewProcessProbe(cfg HostConfig) *ProcessProbe {
 // Name returns "process".
 func (p *ProcessProbe) Name() string { return "process" }
 
-// Collect fills s.Process. RSS comes from /proc/self/statm, which costs
+// Read returns the process group. RSS comes from /proc/self/statm, which costs
 // one small read, rather than runtime.ReadMemStats, which stops the world.
-func (p *ProcessProbe) Collect(_ context.Context, s *Snapshot) {
+func (p *ProcessProbe) Read(_ context.Context) Result {
 	raw, err := p.fs.read("/proc/self/statm")
 	var rss uint64
 	if err == nil {
 		rss, err = parseStatmRSS(raw, p.pageSize)
 	}
 	if err != nil {
-		s.Process = Process{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/self/statm", err).Error())}
-		return
+		return Process{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/self/statm", err).Error())}
 	}
-	s.Process = Process{
+	return Process{
 		Status:        StatusOK,
 		RSSBytes:      ptr(rss),
 		Goroutines:    ptr(int64(runtime.NumGoroutine())),

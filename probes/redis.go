@@ -34,30 +34,29 @@ func NewRedisProbe(client *redis.Client) *RedisProbe {
 // Name returns "redis".
 func (p *RedisProbe) Name() string { return "redis" }
 
-func (p *RedisProbe) fillUnavailable(s *Snapshot, reason string) {
+// Unavailable keeps "not configured" when there is no client: a missing
+// REDIS_URL is not warming up and cannot time out.
+func (p *RedisProbe) Unavailable(reason string) Result {
 	if p.client == nil {
-		s.Redis = Redis{Status: StatusNotConfigured, Reason: RedisNotConfiguredReason}
-		return
+		return Redis{Status: StatusNotConfigured, Reason: RedisNotConfiguredReason}
 	}
-	s.Redis = Redis{Status: StatusUnavailable, Reason: reason}
+	return Redis{Status: StatusUnavailable, Reason: reason}
 }
 
-// Collect fills s.Redis.
-func (p *RedisProbe) Collect(ctx context.Context, s *Snapshot) {
+// Read returns the redis group.
+func (p *RedisProbe) Read(ctx context.Context) Result {
 	if p.client == nil {
-		s.Redis = Redis{Status: StatusNotConfigured, Reason: RedisNotConfiguredReason}
-		return
+		return Redis{Status: StatusNotConfigured, Reason: RedisNotConfiguredReason}
 	}
 	started := time.Now()
-	fail := func(what string, err error) {
-		s.Redis = Redis{Status: StatusUnavailable, Reason: what + redisReason(err, deadlineOf(ctx, started))}
+	fail := func(what string, err error) Redis {
+		return Redis{Status: StatusUnavailable, Reason: what + redisReason(err, deadlineOf(ctx, started))}
 	}
 	var lat [samples]time.Duration
 	for i := range lat {
 		t := time.Now()
 		if err := p.client.Ping(ctx).Err(); err != nil {
-			fail("PING: ", err)
-			return
+			return fail("PING: ", err)
 		}
 		lat[i] = time.Since(t)
 	}
@@ -67,16 +66,14 @@ func (p *RedisProbe) Collect(ctx context.Context, s *Snapshot) {
 	clients := pipe.Info(ctx, "clients")
 	memory := pipe.Info(ctx, "memory")
 	if _, err := pipe.Exec(ctx); err != nil {
-		fail("INFO: ", err)
-		return
+		return fail("INFO: ", err)
 	}
 	cc, err1 := redisInfoField(clients.Val(), "connected_clients")
 	mem, err2 := redisInfoField(memory.Val(), "used_memory")
 	if err := errors.Join(err1, err2); err != nil {
-		fail("INFO: ", err)
-		return
+		return fail("INFO: ", err)
 	}
-	s.Redis = Redis{
+	return Redis{
 		Status:           StatusOK,
 		LatencyMS:        fptr(ms(median(lat[:]))),
 		ConnectedClients: ptr(int64(cc)),

@@ -17,7 +17,7 @@ func collectRedis(t *testing.T, p *RedisProbe, timeout time.Duration) Redis {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var s Snapshot
-	p.Collect(ctx, &s)
+	p.Read(ctx).Place(&s)
 	return s.Redis
 }
 
@@ -112,8 +112,8 @@ func TestRedisPrivateServerGoesDown(t *testing.T) {
 func TestRedisHangs(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: hangingListener(t), ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer client.Close()
-	other := &fakeProbe{name: "process", collect: func(_ context.Context, s *Snapshot) {
-		s.Process = Process{Status: StatusOK, Goroutines: ptr(int64(1))}
+	other := &fakeProbe{name: "process", read: func(context.Context) Result {
+		return Process{Status: StatusOK, Goroutines: ptr(int64(1))}
 	}}
 	s := NewSampler(SamplerConfig{Timeout: 300 * time.Millisecond}, NewRedisProbe(client), other)
 	start := time.Now()

@@ -65,6 +65,10 @@ type Sampler struct {
 	cfg    SamplerConfig
 	probes []Probe
 	log    *slog.Logger
+	// groups is the group list (Groups), byName indexes it; both are
+	// read-only after NewSampler.
+	groups []Group
+	byName map[string]*Group
 
 	latest atomic.Pointer[Rendered]
 
@@ -112,15 +116,20 @@ func NewSampler(cfg SamplerConfig, probes ...Probe) *Sampler {
 		cfg:    cfg,
 		probes: probes,
 		log:    log,
+		groups: Groups(),
 		busy:   make([]atomic.Bool, len(probes)),
 		states: make(map[string]groupState),
 		done:   make(chan struct{}),
 	}
+	s.byName = make(map[string]*Group, len(s.groups))
+	for i := range s.groups {
+		s.byName[s.groups[i].Name] = &s.groups[i]
+	}
 	snap := s.base(time.Now())
 	for _, p := range probes {
-		setUnavailable(&snap, p, reasonWarmingUp)
+		s.setUnavailable(&snap, p, reasonWarmingUp)
 	}
-	eachGroupState(&snap, func(key string, st Status, reason string) {
+	eachState(s.groups, &snap, func(key string, st Status, reason string) {
 		s.states[key] = groupState{st, reason}
 	})
 	r, err := render(snap)
@@ -140,11 +149,9 @@ func (s *Sampler) base(t time.Time) Snapshot {
 		CollectedAt: t.UTC().Truncate(time.Millisecond),
 		Instance:    s.cfg.Instance,
 	}
-	for _, g := range groupNames {
-		setGroupStatus(&snap, g, StatusNotConfigured, "no probe configured")
+	for _, g := range s.groups {
+		g.Blank(StatusNotConfigured, "no probe configured").Place(&snap)
 	}
-	snap.Disk = []Disk{}
-	snap.HTTP = []HTTPTarget{}
 	return snap
 }
 
@@ -195,7 +202,7 @@ func (s *Sampler) run(ctx context.Context) {
 
 // Tick runs every probe now, concurrently, publishes the result and returns
 // it. It waits at most Timeout + Grace; probes still running then are
-// reported as timed out and whatever they write later is discarded. Start
+// reported as timed out and whatever they return later is discarded. Start
 // calls it on schedule; tests and benchmarks call it directly.
 func (s *Sampler) Tick(ctx context.Context) *Rendered {
 	s.tickMu.Lock()
@@ -203,68 +210,8 @@ func (s *Sampler) Tick(ctx context.Context) *Rendered {
 
 	started := time.Now()
 	snap := s.base(started)
-
-	// Each probe writes into its own scratch snapshot; the tick copies the
-	// probe's group out only once the probe has returned. A probe that
-	// overruns keeps writing into scratch nobody reads again, never into
-	// the published snapshot.
-	scratch := make([]Snapshot, len(s.probes))
-	panics := make([]any, len(s.probes))
-	done := make(chan int, len(s.probes))
-	skipped := make([]bool, len(s.probes))
-	running := 0
-	for i, p := range s.probes {
-		if !s.busy[i].CompareAndSwap(false, true) {
-			skipped[i] = true
-			continue
-		}
-		running++
-		go func() {
-			pctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-			defer func() {
-				cancel()
-				if r := recover(); r != nil {
-					panics[i] = r
-				}
-				s.busy[i].Store(false)
-				done <- i
-			}()
-			p.Collect(pctx, &scratch[i])
-		}()
-	}
-
-	finished := make([]bool, len(s.probes))
-	wait := time.NewTimer(s.cfg.Timeout + s.cfg.Grace)
-	defer wait.Stop()
-collect:
-	for running > 0 {
-		select {
-		case i := <-done:
-			running--
-			finished[i] = true
-		case <-wait.C:
-			break collect
-		}
-	}
-
-	for i, p := range s.probes {
-		switch {
-		case skipped[i]:
-			setUnavailable(&snap, p, timeoutReason(s.cfg.Timeout)+"; previous run still in progress")
-		case !finished[i]:
-			setUnavailable(&snap, p, timeoutReason(s.cfg.Timeout))
-		case panics[i] != nil:
-			s.log.Error("probe panicked", slog.String("probe", p.Name()), slog.String("panic", fmt.Sprint(panics[i])))
-			setUnavailable(&snap, p, "probe failed unexpectedly")
-		case !filled(&scratch[i], p.Name()):
-			// A probe that returns without writing its group would
-			// publish an empty status; say so instead.
-			setUnavailable(&snap, p, "probe reported nothing")
-		default:
-			if !copyGroup(&snap, &scratch[i], p.Name()) {
-				s.log.Warn("probe names no snapshot group", slog.String("probe", p.Name()))
-			}
-		}
+	for i, o := range s.run1(ctx) {
+		s.place(&snap, s.probes[i], o)
 	}
 	s.logChanges(&snap)
 
@@ -277,10 +224,127 @@ collect:
 	return r
 }
 
+// outcome is how one probe's run of a tick ended.
+type outcome struct {
+	skipped  bool // still running from an earlier tick: not started
+	finished bool
+	panicked any
+	result   Result
+}
+
+// run1 runs every probe that is not still busy, each in its own goroutine
+// under Timeout, and waits for them at most Timeout + Grace. A probe that
+// overruns keeps its goroutine, but what it returns lands in an outcome
+// nobody reads again, never in the published snapshot.
+func (s *Sampler) run1(ctx context.Context) []outcome {
+	out := make([]outcome, len(s.probes))
+	results := make([]outcome, len(s.probes))
+	done := make(chan int, len(s.probes))
+	running := 0
+	for i, p := range s.probes {
+		if !s.busy[i].CompareAndSwap(false, true) {
+			out[i].skipped = true
+			continue
+		}
+		running++
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			defer func() {
+				cancel()
+				if r := recover(); r != nil {
+					results[i].panicked = r
+				}
+				s.busy[i].Store(false)
+				done <- i
+			}()
+			results[i].result = p.Read(pctx)
+		}()
+	}
+	wait := time.NewTimer(s.cfg.Timeout + s.cfg.Grace)
+	defer wait.Stop()
+	for running > 0 {
+		select {
+		case i := <-done:
+			running--
+			// results[i] is complete: its goroutine wrote it before done.
+			out[i] = results[i]
+			out[i].finished = true
+		case <-wait.C:
+			return out
+		}
+	}
+	return out
+}
+
+// place puts what p's run ended with into snap: its result, or its group
+// marked unavailable with why there is none.
+func (s *Sampler) place(snap *Snapshot, p Probe, o outcome) {
+	switch {
+	case o.skipped:
+		s.setUnavailable(snap, p, timeoutReason(s.cfg.Timeout)+"; previous run still in progress")
+	case !o.finished:
+		s.setUnavailable(snap, p, timeoutReason(s.cfg.Timeout))
+	case o.panicked != nil:
+		s.log.Error("probe panicked", slog.String("probe", p.Name()), slog.String("panic", fmt.Sprint(o.panicked)))
+		s.setUnavailable(snap, p, "probe failed unexpectedly")
+	case s.byName[p.Name()] == nil:
+		s.log.Warn("probe names no snapshot group", slog.String("probe", p.Name()))
+	case o.result == nil || !s.reported(o.result):
+		// A probe that returns without a reading would publish an empty
+		// status; say so instead.
+		s.setUnavailable(snap, p, "probe reported nothing")
+	case o.result.Group() != p.Name():
+		s.log.Error("probe returned another group", slog.String("probe", p.Name()), slog.String("group", o.result.Group()))
+		s.setUnavailable(snap, p, "probe reported the "+o.result.Group()+" group")
+	default:
+		o.result.Place(snap)
+	}
+}
+
+// reported tells whether r carries a reading: every entry it has has a
+// status (a keyed group may have no entries, e.g. no HTTP targets).
+func (s *Sampler) reported(r Result) bool {
+	g := s.byName[r.Group()]
+	if g == nil {
+		return true // the group check reports it
+	}
+	var one Snapshot
+	r.Place(&one)
+	for _, st := range g.Entries(&one) {
+		if st.Status == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// setUnavailable marks the group p owns as unavailable with reason, with
+// every number null, keeping what p knows without I/O (Placeholder).
+// A name that is no group is ignored: there is nothing to mark.
+func (s *Sampler) setUnavailable(snap *Snapshot, p Probe, reason string) {
+	if ph, ok := p.(Placeholder); ok {
+		ph.Unavailable(reason).Place(snap)
+		return
+	}
+	if g := s.byName[p.Name()]; g != nil {
+		g.Blank(StatusUnavailable, reason).Place(snap)
+	}
+}
+
+// eachState calls fn with a log key, status and reason for every group,
+// entry and part of snap ("cpu", "disk /data", "database connections"),
+// so that the Sampler can log changes of state per entry.
+func eachState(groups []Group, snap *Snapshot, fn func(key string, st Status, reason string)) {
+	for i := range groups {
+		g := &groups[i]
+		g.States(snap, func(st State) { fn(st.logKey(g.Keyed()), st.Status, st.Reason) })
+	}
+}
+
 // logChanges logs each group whose status or reason differs from the last
 // tick's: once when it fails, once when it recovers, not on every tick.
 func (s *Sampler) logChanges(snap *Snapshot) {
-	eachGroupState(snap, func(key string, st Status, reason string) {
+	eachState(s.groups, snap, func(key string, st Status, reason string) {
 		prev, seen := s.states[key]
 		cur := groupState{st, reason}
 		if seen && prev == cur {

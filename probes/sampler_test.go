@@ -22,15 +22,15 @@ import (
 // fakeProbe is a probe whose behaviour a test chooses: the one way to make
 // a source fail, hang or panic on demand.
 type fakeProbe struct {
-	name    string
-	collect func(ctx context.Context, s *Snapshot)
+	name string
+	read func(ctx context.Context) Result
 }
 
-func (f *fakeProbe) Name() string                             { return f.name }
-func (f *fakeProbe) Collect(ctx context.Context, s *Snapshot) { f.collect(ctx, s) }
+func (f *fakeProbe) Name() string                    { return f.name }
+func (f *fakeProbe) Read(ctx context.Context) Result { return f.read(ctx) }
 
-func okRedis(_ context.Context, s *Snapshot) {
-	s.Redis = Redis{Status: StatusOK, LatencyMS: ptr(0.1), ConnectedClients: ptr(int64(1)), UsedMemoryBytes: ptr(uint64(1))}
+func okRedis() Redis {
+	return Redis{Status: StatusOK, LatencyMS: ptr(0.1), ConnectedClients: ptr(int64(1)), UsedMemoryBytes: ptr(uint64(1))}
 }
 
 var collectedAtRe = regexp.MustCompile(`^"collected_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`)
@@ -95,13 +95,14 @@ func TestSnapshotTimeFormat(t *testing.T) {
 func TestSamplerTimeoutDiscardsLateResult(t *testing.T) {
 	release := make(chan struct{})
 	var finished atomic.Bool
-	hang := &fakeProbe{name: "redis", collect: func(_ context.Context, s *Snapshot) {
+	hang := &fakeProbe{name: "redis", read: func(context.Context) Result {
 		<-release // ignores its context, as a broken driver would
-		okRedis(nil, s)
+		r := okRedis()
 		finished.Store(true)
+		return r
 	}}
-	fine := &fakeProbe{name: "process", collect: func(_ context.Context, s *Snapshot) {
-		s.Process = Process{Status: StatusOK, Goroutines: ptr(int64(1))}
+	fine := &fakeProbe{name: "process", read: func(context.Context) Result {
+		return Process{Status: StatusOK, Goroutines: ptr(int64(1))}
 	}}
 	s := NewSampler(SamplerConfig{Timeout: 100 * time.Millisecond, Grace: 50 * time.Millisecond}, hang, fine)
 	defer close(release)
@@ -135,14 +136,15 @@ func TestSamplerTimeoutDiscardsLateResult(t *testing.T) {
 }
 
 func TestSamplerRecoversPanicAndKeepsGroupsApart(t *testing.T) {
-	boom := &fakeProbe{name: "network", collect: func(context.Context, *Snapshot) { panic("boom") }}
-	// a probe that writes outside its own group: only its group is kept
-	greedy := &fakeProbe{name: "process", collect: func(_ context.Context, s *Snapshot) {
-		s.Process = Process{Status: StatusOK, Goroutines: ptr(int64(3))}
-		s.Memory = Memory{Status: StatusOK, Percent: ptr(99.0)}
+	boom := &fakeProbe{name: "network", read: func(context.Context) Result { panic("boom") }}
+	// A result is one group's value, so a probe cannot write outside its
+	// own group; one that returns another group's is refused
+	// (TestSamplerRefusesAnotherGroup).
+	greedy := &fakeProbe{name: "process", read: func(context.Context) Result {
+		return Process{Status: StatusOK, Goroutines: ptr(int64(3))}
 	}}
-	mem := &fakeProbe{name: "memory", collect: func(_ context.Context, s *Snapshot) {
-		s.Memory = Memory{Status: StatusOK, Percent: ptr(10.0), UsedBytes: ptr(uint64(1)), TotalBytes: ptr(uint64(10)), Source: SourceHost}
+	mem := &fakeProbe{name: "memory", read: func(context.Context) Result {
+		return Memory{Status: StatusOK, Percent: ptr(10.0), UsedBytes: ptr(uint64(1)), TotalBytes: ptr(uint64(10)), Source: SourceHost}
 	}}
 	r := NewSampler(SamplerConfig{}, boom, greedy, mem).Tick(context.Background())
 	if r.Snapshot.Network.Status != StatusUnavailable || r.Snapshot.Network.Reason != "probe failed unexpectedly" {
@@ -184,7 +186,7 @@ func TestEveryProbeFailsAlone(t *testing.T) {
 		{"http", NewHTTPProbe([]HTTPTargetConfig{{"api", okHTTP.URL}}), NewHTTPProbe([]HTTPTargetConfig{{"api", closed.URL}}), StatusOK},
 		// The API window is in memory and cannot fail on its own; a panic
 		// stands in for a bug in it.
-		{"api", NewAPIProbe(NewLatencyWindow()), &fakeProbe{name: "api", collect: func(context.Context, *Snapshot) { panic("boom") }}, StatusOK},
+		{"api", NewAPIProbe(NewLatencyWindow()), &fakeProbe{name: "api", read: func(context.Context) Result { panic("boom") }}, StatusOK},
 	}
 	for i, failing := range pairs {
 		t.Run(failing.group, func(t *testing.T) {
@@ -237,7 +239,7 @@ func TestProbesShareOneSnapshot(t *testing.T) {
 	for range 2 {
 		var wg sync.WaitGroup
 		for _, p := range probes {
-			wg.Go(func() { p.Collect(context.Background(), &s) })
+			wg.Go(func() { p.Read(context.Background()).Place(&s) })
 		}
 		wg.Wait()
 	}
@@ -248,12 +250,11 @@ func TestProbesShareOneSnapshot(t *testing.T) {
 
 func TestSamplerLogsOncePerChange(t *testing.T) {
 	var failing atomic.Bool
-	p := &fakeProbe{name: "redis", collect: func(ctx context.Context, s *Snapshot) {
+	p := &fakeProbe{name: "redis", read: func(context.Context) Result {
 		if failing.Load() {
-			s.Redis = Redis{Status: StatusUnavailable, Reason: "connection refused"}
-			return
+			return Redis{Status: StatusUnavailable, Reason: "connection refused"}
 		}
-		okRedis(ctx, s)
+		return okRedis()
 	}}
 	h := &recordingHandler{}
 	s := NewSampler(SamplerConfig{Logger: slog.New(h)}, p)
@@ -391,9 +392,32 @@ func (h *recordingHandler) messages() []string {
 }
 
 func TestSamplerProbeThatWritesNothing(t *testing.T) {
-	lazy := &fakeProbe{name: "load", collect: func(context.Context, *Snapshot) {}}
+	lazy := &fakeProbe{name: "load", read: func(context.Context) Result { return nil }}
 	r := NewSampler(SamplerConfig{}, lazy).Tick(context.Background())
 	if r.Snapshot.Load.Status != StatusUnavailable || r.Snapshot.Load.Reason != "probe reported nothing" {
 		t.Errorf("got %+v", r.Snapshot.Load)
+	}
+}
+
+func TestSamplerRefusesAnotherGroup(t *testing.T) {
+	// A probe of the process group that returns a memory reading must not
+	// overwrite the memory probe's figures.
+	wrong := &fakeProbe{name: "process", read: func(context.Context) Result {
+		return Memory{Status: StatusOK, Percent: ptr(99.0)}
+	}}
+	mem := &fakeProbe{name: "memory", read: func(context.Context) Result {
+		return Memory{Status: StatusOK, Percent: ptr(10.0), Source: SourceHost}
+	}}
+	zero := &fakeProbe{name: "cpu", read: func(context.Context) Result { return CPU{} }}
+	r := NewSampler(SamplerConfig{}, wrong, mem, zero).Tick(context.Background())
+	if r.Snapshot.Memory.Percent == nil || *r.Snapshot.Memory.Percent != 10 {
+		t.Errorf("memory overwritten: %+v", r.Snapshot.Memory)
+	}
+	if r.Snapshot.Process.Status != StatusUnavailable || r.Snapshot.Process.Reason != "probe reported the memory group" {
+		t.Errorf("process: %+v", r.Snapshot.Process)
+	}
+	// a zero value has no status: nothing was read
+	if r.Snapshot.CPU.Status != StatusUnavailable || r.Snapshot.CPU.Reason != "probe reported nothing" {
+		t.Errorf("cpu: %+v", r.Snapshot.CPU)
 	}
 }

@@ -30,7 +30,9 @@ const (
 // ok carries null, never a stale value or a fake 0.
 //
 // Each group is written by exactly one probe, whose Name is the group's JSON
-// name; that is what lets probes run concurrently on one value.
+// name, through the Result it returns; that is what lets probes run
+// concurrently. Groups describes every group and its figures; Each and
+// States walk a snapshot by that list.
 type Snapshot struct {
 	// CollectedAt is when the tick started, in UTC; JSON carries it as
 	// RFC 3339 with exactly three fractional digits (see MarshalJSON).

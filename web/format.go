@@ -18,23 +18,64 @@ import (
 // nullable figures and prints "N/A" for a missing one, never 0.
 type formatter struct {
 	c *Catalog
+	// figures indexes the figure list (probes.Figures) by series, for
+	// fig; nil in tests that format plain values only.
+	figures map[string]probes.Figure
+}
+
+// figureIndex indexes the figure list by series ("disk[*].percent").
+func figureIndex() map[string]probes.Figure {
+	idx := map[string]probes.Figure{}
+	for _, f := range probes.Figures() {
+		idx[f.Series] = f
+	}
+	return idx
+}
+
+// fig words the figure named series, of entry i of a keyed group (0 for
+// a group with one entry), by the unit the figure list gives it, so that
+// a card names what it shows and never how to format it. An unknown
+// series is a template error, which the render test catches.
+func (f formatter) fig(s *probes.Snapshot, series string, i ...int) (string, error) {
+	fig, ok := f.figures[series]
+	if !ok {
+		return "", fmt.Errorf("fig: no figure %q", series)
+	}
+	entry := 0
+	if len(i) > 0 {
+		entry = i[0]
+	}
+	return f.figure(fig.Unit, fig.Value(s, entry)), nil
+}
+
+// figure words v by its unit.
+func (f formatter) figure(u probes.Unit, v *float64) string {
+	switch {
+	case v == nil:
+		return f.na()
+	case u == probes.UnitPercent:
+		return f.percent(v)
+	case u == probes.UnitMillis:
+		return f.millis(v)
+	case u == probes.UnitBytes:
+		return f.size(*v)
+	case u == probes.UnitBytesPerSecond:
+		return f.rate(v)
+	case u == probes.UnitCount || u == probes.UnitStatusCode || u == probes.UnitBool:
+		return strconv.FormatFloat(math.Round(*v), 'f', 0, 64)
+	}
+	return f.num(v) // cores, load, seconds: up to two decimals
 }
 
 // funcs are the template functions bound to one language.
 func (f formatter) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t":      f.c.T,
-		"tn":     f.n,
-		"pct":    f.percent,
-		"bytes":  f.bytes,
-		"bytesI": f.bytesInt,
-		"rate":   f.rate,
-		"ms":     f.millis,
-		"num":    f.num,
-		"int":    f.int,
-		"state":  f.state,
-		"mins":   f.minutes,
-		"form":   func(key, category string) string { return f.c.Forms(key)[category] },
+		"t":     f.c.T,
+		"fig":   f.fig,
+		"tn":    f.n,
+		"state": f.state,
+		"mins":  f.minutes,
+		"form":  func(key, category string) string { return f.c.Forms(key)[category] },
 	}
 }
 
@@ -137,13 +178,6 @@ func (f formatter) minutes(seconds *float64) string {
 	return f.decimal(*seconds/60, 0)
 }
 
-func (f formatter) int(v *int64) string {
-	if v == nil {
-		return f.na()
-	}
-	return strconv.FormatInt(*v, 10)
-}
-
 // binaryUnits are the catalogue keys of the byte units, 1024 apart.
 func binaryUnits() [7]string {
 	return [7]string{"unit.B", "unit.KiB", "unit.MiB", "unit.GiB", "unit.TiB", "unit.PiB", "unit.EiB"}
@@ -165,13 +199,6 @@ func (f formatter) size(b float64) string {
 }
 
 func (f formatter) bytes(v *uint64) string {
-	if v == nil {
-		return f.na()
-	}
-	return f.size(float64(*v))
-}
-
-func (f formatter) bytesInt(v *int64) string {
 	if v == nil {
 		return f.na()
 	}

@@ -84,6 +84,7 @@ func New() (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: static files: %w", err)
 	}
+	figures := figureIndex()
 	for _, lang := range Langs() {
 		c, err := loadCatalog(lang)
 		if err != nil {
@@ -94,7 +95,7 @@ func New() (*Site, error) {
 		for k, v := range commonFuncs() {
 			funcs[k] = v
 		}
-		for k, v := range (formatter{c}).funcs() {
+		for k, v := range (formatter{c: c, figures: figures}).funcs() {
 			funcs[k] = v
 		}
 		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
@@ -142,7 +143,7 @@ func (s *Site) Catalog(lang Lang) *Catalog {
 // Items words events for the feed in lang: labels, icons, the exact time
 // in loc and the time relative to now.
 func (s *Site) Items(lang Lang, now time.Time, loc *time.Location, events []storage.Event) []Item {
-	f := formatter{s.Catalog(lang)}
+	f := formatter{c: s.Catalog(lang)}
 	out := make([]Item, len(events))
 	for i, e := range events {
 		it := Item{

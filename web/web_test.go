@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,7 @@ func TestPluralCategory(t *testing.T) {
 
 // The issue's own examples: 1 минуту, 2 минуты, 5 минут.
 func TestRussianRelativeTimes(t *testing.T) {
-	f := formatter{newSite(t).Catalog(Russian)}
+	f := formatter{c: newSite(t).Catalog(Russian)}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	cases := map[time.Duration]string{
 		3 * time.Second:  "только что",
@@ -133,7 +134,7 @@ func TestRussianRelativeTimes(t *testing.T) {
 			t.Errorf("%s: %q, want %q", d, got, want)
 		}
 	}
-	en := formatter{newSite(t).Catalog(English)}
+	en := formatter{c: newSite(t).Catalog(English)}
 	if got := en.Ago(now, now.Add(-2*time.Minute)); got != "2 minutes ago" {
 		t.Errorf("en: %q", got)
 	}
@@ -146,7 +147,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestFormatting(t *testing.T) {
 	s := newSite(t)
-	en, ru := formatter{s.Catalog(English)}, formatter{s.Catalog(Russian)}
+	en, ru := formatter{c: s.Catalog(English)}, formatter{c: s.Catalog(Russian)}
 	cases := []struct{ got, want string }{
 		{en.percent(ptr(12.46)), "12.5 %"},
 		{ru.percent(ptr(12.46)), "12,5 %"},
@@ -355,5 +356,35 @@ func TestAssetsFingerprinted(t *testing.T) {
 		if !names[n] {
 			t.Errorf("no %s", n)
 		}
+	}
+}
+
+// TestFigWordsByUnit: a card names the figure it shows and the figure
+// list's unit decides how it is worded.
+func TestFigWordsByUnit(t *testing.T) {
+	s := newSite(t)
+	en := formatter{c: s.Catalog(English), figures: figureIndex()}
+	snap := fullSnapshot()
+	snap.Database.Connections = ptr(int64(7))
+	snap.Disk[0].UsedBytes = ptr(uint64(1536))
+	for series, want := range map[string]string{
+		"cpu.percent":                      en.percent(snap.CPU.Percent),
+		"database.latency_ms":              en.millis(snap.Database.LatencyMS),
+		"database.connections":             "7",
+		"disk[*].used_bytes":               "1.5\u00a0KiB",
+		"network.receive_bytes_per_second": en.rate(snap.Network.ReceiveBytesPerSecond),
+		"load.load5":                       en.num(snap.Load.Load5),
+		"redis.connected_clients":          strconv.FormatInt(*snap.Redis.ConnectedClients, 10),
+	} {
+		got, err := en.fig(&snap, series)
+		if err != nil || got != want {
+			t.Errorf("fig %s = %q, %v; want %q", series, got, err, want)
+		}
+	}
+	if got, _ := en.fig(&probes.Snapshot{}, "cpu.percent"); got != "N/A" {
+		t.Errorf("absent figure: %q", got)
+	}
+	if _, err := en.fig(&snap, "cpu.pecrent"); err == nil {
+		t.Error("an unknown series is no error")
 	}
 }
