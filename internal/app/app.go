@@ -1,8 +1,11 @@
-// Command vitals shows the admins of a small web service the truth about
-// their system: real CPU, memory and disk figures (right inside containers),
-// PostgreSQL and Redis health, API latency, and a feed of what happened in
-// the application, on a server-rendered admin page.
-package main
+// Package app is the one owner of the lifecycle of `vitals serve`. New
+// builds every component (the listener, the store, the credentials, Redis,
+// the probes and their sampler, /health, the HTTP handlers) and registers,
+// as it builds each, how it is released; Run runs them until its context
+// ends or the listener fails; closing releases them in reverse order of
+// building. Every goroutine Run starts belongs to the App, which stops it
+// and waits for it before anything it uses is released.
+package app
 
 import (
 	"context"
@@ -11,416 +14,428 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/internal/config"
+	"github.com/vitalsdev/vitals/internal/logging"
+	"github.com/vitalsdev/vitals/internal/version"
 	"github.com/vitalsdev/vitals/probes"
-	"github.com/vitalsdev/vitals/storage"
-	"github.com/vitalsdev/vitals/storage/postgres"
-	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/web"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-func main() {
-	os.Exit(runIO(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+// Options are what New needs besides the configuration: where the output
+// goes and what the process is.
+type Options struct {
+	// Stdout gets the banner and, on a first start, the generated admin
+	// password.
+	Stdout io.Writer
+	// Stderr gets the log.
+	Stderr io.Writer
+	// Getenv names the instance (probes.InstanceFromEnv); nil reads
+	// nothing.
+	Getenv func(string) string
+	// Started is when the process began, for the start-up time logged and
+	// the process's uptime; zero means when New was called.
+	Started time.Time
+	// Ready, when set, gets the listener's address once Run serves.
+	Ready chan<- string
 }
 
-// run is main without the process: it returns the exit status, so tests can
-// drive the real start-up path. Standard input is empty.
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	return runIO(args, getenv, strings.NewReader(""), stdout, stderr)
+// App is vitals serving: every component New built, and the list that
+// releases them.
+type App struct {
+	cfg    config.Config
+	opts   Options
+	logger *slog.Logger
+
+	ln      net.Listener
+	store   *openedStore
+	creds   *handlers.Credentials
+	tokens  *handlers.StoredTokens
+	redis   *redis.Client
+	latency *probes.LatencyWindow
+	sampler *probes.Sampler
+	health  *handlers.Health
+	http    httpServer
+
+	// serving is set by Run when it starts the HTTP server's goroutine;
+	// served is closed when that goroutine has returned, with its error
+	// in serveErr.
+	serving  bool
+	served   chan struct{}
+	serveErr error
+
+	// work runs every goroutine Run starts besides the HTTP server's.
+	work *group
+	// closers release what New built; Close runs them last first.
+	closers   []closer
+	closeOnce sync.Once
 }
 
-// Exit statuses: 0 done, 1 failed while running, 2 bad usage or
-// configuration (nothing was changed).
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
-)
-
-// runIO dispatches to the command named by the first argument; without one
-// (or with a flag first) it serves.
-func runIO(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 {
-		switch a := args[0]; {
-		case a == "help" || a == "-h" || a == "--help" || a == "-help":
-			if len(args) > 1 && args[0] == "help" {
-				// "vitals help migrate" is "vitals migrate --help".
-				return runIO([]string{args[1], "--help"}, getenv, stdin, stdout, stderr)
-			}
-			fmt.Fprint(stdout, usage)
-			return exitOK
-		case a != "" && a[0] != '-':
-			cmd, args = a, args[1:]
-		}
-	}
-	switch cmd {
-	case "serve":
-		ctx, stop := signalContext()
-		defer stop()
-		return serve(ctx, args, getenv, stdout, stderr, nil)
-	case "migrate":
-		return cmdMigrate(args, getenv, stdout, stderr)
-	case "healthcheck":
-		return cmdHealthcheck(args, getenv, stdout, stderr)
-	case "event":
-		// Posts one event through the Go client (cmd_event.go).
-		return cmdEvent(args, getenv, stdout, stderr)
-	case "token":
-		// Stored API tokens: create, list, revoke (cmd_token.go).
-		return cmdToken(args, getenv, stdout, stderr)
-	case "admin":
-		return cmdAdmin(args, getenv, stdin, stdout, stderr)
-	case "demo":
-		return cmdDemo(args, getenv, stdout, stderr)
-	case "version":
-		return cmdVersion(args, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "vitals: unknown command %q\n\n%s", cmd, usage)
-		return exitUsage
-	}
+// httpServer is the part of the Fiber app the lifecycle uses (handlers is
+// the only package that imports Fiber).
+type httpServer interface {
+	Listener(ln net.Listener) error
+	ShutdownWithTimeout(timeout time.Duration) error
 }
 
-const usage = `usage: vitals [command] [flags]
-
-commands:
-  serve         serve the dashboard, the API and /health (the default)
-  migrate       apply, roll back or list the store's migrations: up | down | status
-  healthcheck   exit 0 when the local server's /health passes (for container health checks)
-  event         post one event to a vitals server
-  token         create, list or revoke API tokens
-  admin         set-password: replace the admin password kept in the store
-  demo          fill a development store with a day of realistic events
-  version       print the version
-
-Run "vitals <command> --help" for a command's flags; each mirrors an
-environment variable (the README lists them all).
-`
-
-// signalContext is cancelled by the first SIGINT or SIGTERM. After that a
-// second Ctrl-C (SIGINT) stops at once instead of waiting for the graceful
-// shutdown, while further SIGTERMs are ignored: a supervisor repeating its
-// stop request must not cut the shutdown short.
-func signalContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		defer signal.Stop(ch)
-		select {
-		case <-ch:
-			signal.Ignore(syscall.SIGTERM)
-			signal.Reset(os.Interrupt)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
-// serve runs the server until ctx is done, then shuts down gracefully:
-// stop accepting, let the requests in flight finish (within
-// VITALS_SHUTDOWN_TIMEOUT), stop the background work, and close the store,
-// whose pending group commit completes and whose SQLite WAL is checkpointed.
-// When ready is not nil the listener's address is sent on it once the server
-// accepts connections.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) int {
-	started := time.Now()
-	// Cancelled on the way out whatever the reason, so that background
-	// work stops before the store closes.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cfg, err := loadConfig(args, getenv, stdout)
-	if err != nil {
-		if errors.Is(err, errHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "vitals:", err)
-		return exitUsage
-	}
-	var redisOpts *redis.Options
-	if cfg.RedisURL != "" {
-		if redisOpts, err = redis.ParseURL(cfg.RedisURL); err != nil {
-			fmt.Fprintln(stderr, "vitals: configuration: REDIS_URL: cannot be parsed as a Redis URL")
-			return exitUsage
-		}
-	}
-	logger := newLogger(cfg.LogFormat, stderr)
-	reqLogger, closeReqLog := requestLogger(cfg.LogFormat, stderr)
-	defer closeReqLog()
-
-	// Bind before anything slow: a port in use fails at once, and the
-	// platform's first requests wait in the backlog instead of being
-	// refused while the store opens.
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
-	if err != nil {
-		logger.Error("listen", "port", cfg.Port, "err", err)
-		return exitFailed
-	}
-	defer ln.Close() // a no-op once the server has closed it
-
-	// Templates are parsed while the store opens (and migrates): the two
-	// are the longest steps of a cold start and share nothing.
-	type siteResult struct {
-		site *web.Site
-		err  error
-	}
-	siteCh := make(chan siteResult, 1)
-	go func() {
-		s, err := web.New()
-		siteCh <- siteResult{s, err}
-	}()
-
-	st, err := openStore(ctx, cfg, logger)
-	if err != nil {
-		<-siteCh
-		logger.Error("cannot open the store", "err", err)
-		return exitFailed
-	}
-	// Closed last, after every request and background task that uses it
-	// (at once on the paths that fail before serving).
-	defer st.close(logger)
-	var background sync.WaitGroup
-	defer background.Wait()
-
-	creds := handlers.NewCredentials(cfg.AdminPassword, cfg.ReadTokens, cfg.IngestTokens)
-	// The tokens made with `vitals token`, beside the environment's: loaded
-	// now and reloaded within a second of any change (handlers/tokens.go).
-	storedTokens := handlers.NewStoredTokens(st.store, logger)
-	creds.UseStoredTokens(storedTokens)
-	// Its own cancel, deferred after background.Wait so that it runs first:
-	// an early return must not wait for a loop nobody stopped.
-	tokensCtx, stopTokens := context.WithCancel(ctx)
-	defer stopTokens()
-	background.Go(func() { storedTokens.Run(tokensCtx) })
-
-	hostCfg := probes.HostConfig{DiskPaths: cfg.DiskPaths, DataDir: st.dataDir, Started: started}
-	ps := probes.HostProbes(hostCfg)
-	if cfg.MonitorDatabaseURL != "" {
-		// The application's database: its figures, its round trip.
-		ps = append(ps, probes.NewDatabaseProbe("postgres", st.monitorPool.Ping, st.monitorPool))
-	} else {
-		ps = append(ps, probes.NewDatabaseProbe(st.store.Backend(), st.store.Ping, st.monitorPool))
-	}
-	var redisClient *redis.Client
-	if redisOpts != nil {
-		// Honour the probe's deadline rather than go-redis's own 3 s
-		// read timeout, so a Redis that hangs is reported on time.
-		redisOpts.ContextTimeoutEnabled = true
-		redisOpts.MaxRetries = -1
-		// go-redis logs dial failures through its own global logger; the
-		// probe already reports them once per change of state.
-		redis.SetLogger(redisLog{logger})
-		redisClient = redis.NewClient(redisOpts)
-		defer redisClient.Close()
-	}
-	latency := probes.NewLatencyWindow()
-	ps = append(ps, probes.NewRedisProbe(redisClient), probes.NewHTTPProbe(cfg.HTTPChecks), probes.NewAPIProbe(latency))
-	instance := probes.InstanceFromEnv(getenv)
-	if cfg.MachineID != "" {
-		instance.ID = cfg.MachineID
-	}
-	instance.Region = cfg.Region
-	sampler := probes.NewSampler(probes.SamplerConfig{
-		Interval: cfg.SampleInterval,
-		Timeout:  cfg.ProbeTimeout,
-		Instance: instance,
-		Logger:   logger,
-	}, ps...)
-
-	checks := []handlers.HealthCheck{{
-		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: st.store.Ping,
-	}}
-	if redisClient != nil {
-		// Redis down is a warning: vitals can still serve.
-		checks = append(checks, handlers.HealthCheck{Name: "redis:responseTime", ComponentType: "datastore",
-			Check: func(ctx context.Context) error { return redisClient.Ping(ctx).Err() }})
-	}
-	health := handlers.NewHealth(version, time.Second, time.Second, checks...)
-	// The first check starts now, beside the template parsing, rather
-	// than in the platform's first request, which shares its result: it
-	// also opens the store's first read connection. Not waited for: an
-	// unreachable PostgreSQL must not hold the start.
-	background.Go(func() { health.Result() })
-
-	sr := <-siteCh
-	if sr.err != nil {
-		logger.Error("web", "err", sr.err)
-		return exitFailed
-	}
-	app := handlers.New(handlers.Config{
-		Store: st.store, Snapshots: sampler, Creds: creds, Site: sr.site, Health: health,
-		Logger: logger, PollInterval: cfg.PollInterval, Latency: latency,
-		Metrics: handlers.NewMetrics(version), MetricsPublic: cfg.MetricsPublic,
-		RequestLog: reqLogger,
-		SessionKey: []byte(cfg.SessionKey), SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
-		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
-		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
-	})
-
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
-	port := ln.Addr().(*net.TCPAddr).Port
-	fmt.Fprintf(stdout, "vitals %s serving http://localhost:%d (storage: %s)\n", version, port, st.describe)
-	logger.Info("serving", "port", port, "storage", st.describe, "version", version,
-		"startup_ms", float64(time.Since(started).Microseconds())/1000)
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
-
-	// Work that /health does not need starts once the server accepts
-	// connections, so that it does not compete with a cold start: the
-	// probes' first tick and, on a first run, the generated admin
-	// password's bcrypt hash (tens of milliseconds of CPU, put off a
-	// further firstRunSettle).
-	sampler.Start(ctx)
-	background.Go(func() {
-		// The admin password lives in the store: load it once the store
-		// is ready, which for PostgreSQL may be later, in the background.
-		if err := st.waitReady(ctx); err != nil {
-			return
-		}
-		if err := provisionAdmin(ctx, st.store, creds, stdout, firstRunSettle); err != nil && ctx.Err() == nil {
-			logger.Error("admin password", "err", err)
-		}
-	})
-
-	code := exitOK
-	select {
-	case err := <-served:
-		// The listener failed on its own; nothing more will be served.
-		logger.Error("serve", "err", err)
-		code = exitFailed
-	case <-ctx.Done():
-	}
-	stopping := time.Now()
-	logger.Info("shutting down: finishing requests in flight", "timeout", cfg.ShutdownTimeout.String())
-	// Closes the listener at once, then waits for the requests in flight;
-	// every one of them answers before the store closes below, so no
-	// response says "stored" for an event that is not.
-	if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
-		logger.Warn("shutdown: requests still running at the timeout were cut", "err", err)
-	}
-	closeReqLog() // the last requests' lines, before the lines below
-	cancel()
-	sampler.Wait()
-	background.Wait()
-	// Last, the store: its Close waits for the group commit in progress
-	// and checkpoints SQLite's WAL.
-	st.close(logger)
-	logger.Info("stopped", "shutdown_ms", time.Since(stopping).Milliseconds())
-	return code
+// closer releases one component.
+type closer struct {
+	name  string
+	close func()
 }
 
 // firstRunSettle is how long the very first start waits, once serving,
 // before it makes the admin password's bcrypt hash (provisionAdmin).
 const firstRunSettle = 250 * time.Millisecond
 
-// openedStore is the store with what the rest of start-up needs to know
-// about it.
-type openedStore struct {
-	store storage.Store
-	// waitReady blocks until the store has been migrated (at once for
-	// SQLite; PostgreSQL may connect later, in the background).
-	waitReady func(ctx context.Context) error
-	// monitorPool is the PostgreSQL pool the database probe watches: the
-	// store's, or VITALS_MONITOR_DATABASE_URL's; nil on SQLite.
-	monitorPool *pgxpool.Pool
-	// ownMonitorPool is set when monitorPool is not the store's and must
-	// be closed on its own.
-	ownMonitorPool bool
-	dataDir        string
-	describe       string
-	closeOnce      sync.Once
+// New builds every component of the server from cfg; ctx bounds the
+// building (opening and migrating the store), not the running. A bad
+// setting found here is a *config.Error; any other failure has been logged
+// and everything built so far released.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	if opts.Started.IsZero() {
+		opts.Started = time.Now()
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	redisOpts, err := redisOptions(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, opts: opts, logger: logging.New(cfg.LogFormat, opts.Stderr),
+		served: make(chan struct{}), work: newGroup()}
+	if err := a.build(ctx, redisOpts); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*openedStore, error) {
-	var o openedStore
-	if cfg.DatabaseURL == "" {
-		path := filepath.Join(cfg.DataDir, "vitals.db")
-		s, err := sqlite.Open(ctx, path, sqlite.Options{EventsKeep: cfg.EventsKeep, SyncFull: cfg.SQLiteSyncFull, Logger: logger})
-		if err != nil {
-			return nil, err
-		}
-		o.store, o.dataDir, o.describe = s, filepath.Dir(s.Path()), "sqlite "+s.Path()
-		o.waitReady = func(context.Context) error { return nil }
-	} else {
-		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Schema: cfg.PGSchema, EventsKeep: cfg.EventsKeep, Logger: logger})
-		if err != nil {
-			return nil, err
-		}
-		o.store, o.monitorPool = s, s.Pool()
-		o.describe = "postgres " + redactURL(cfg.DatabaseURL) + ", schema " + cfg.PGSchema
-		readyCh := make(chan struct{})
-		go func() {
-			if s.ConnectLoop(ctx, logger) == nil {
-				close(readyCh)
-			}
-		}()
-		o.waitReady = func(ctx context.Context) error {
-			select {
-			case <-readyCh:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+// build makes each component in the order start-up needs, registering how
+// each is released as it goes; the order of that list is the shutdown
+// order, reversed.
+func (a *App) build(ctx context.Context, redisOpts *redis.Options) error {
+	// Bind before anything slow: a port in use fails at once, and the
+	// platform's first requests wait in the backlog instead of being
+	// refused while the store opens.
+	if err := a.listen(); err != nil {
+		return err
 	}
-	if cfg.MonitorDatabaseURL != "" {
-		pool, err := pgxpool.New(ctx, cfg.MonitorDatabaseURL)
-		if err != nil {
-			_ = o.store.Close()
-			return nil, errors.New("VITALS_MONITOR_DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
-		}
-		o.monitorPool, o.ownMonitorPool = pool, true
+	// Templates are parsed while the store opens (and migrates): the two
+	// are the longest steps of a cold start and share nothing.
+	site := parseSite()
+	if err := a.openStore(ctx); err != nil {
+		_, _ = site()
+		return err
 	}
-	return &o, nil
+	a.buildCredentials()
+	a.buildRedis(redisOpts)
+	a.buildSampler()
+	a.buildHealth()
+	// Registered after everything its goroutines use (store, tokens,
+	// Redis, probes, /health) and before the HTTP server: on the way out
+	// the requests finish first, then the goroutines are awaited, then
+	// what they used is released.
+	a.onClose("background work", a.work.stop)
+	s, err := site()
+	if err != nil {
+		a.logger.Error("web", "err", err)
+		return err
+	}
+	a.buildHTTP(s)
+	return nil
 }
 
-// close releases the store last of all: its Close waits for the group
-// commit in progress (so every acknowledged event is in), and on SQLite the
-// last connection to close checkpoints the WAL into the database file.
-func (o *openedStore) close(logger *slog.Logger) {
-	o.closeOnce.Do(func() {
-		if o.ownMonitorPool {
-			o.monitorPool.Close()
+// onClose registers how the component just built is released.
+func (a *App) onClose(name string, f func()) {
+	a.closers = append(a.closers, closer{name: name, close: f})
+}
+
+// Close releases every component in reverse order of building: the HTTP
+// server (finishing the requests in flight), the request log, the
+// background goroutines (stopped and awaited), Redis, the store (its
+// pending group commit completes and SQLite's WAL is checkpointed), the
+// listener. Run calls it on its way out; call it yourself only for an App
+// that is never run. Calls after the first do nothing.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		for i := len(a.closers) - 1; i >= 0; i-- {
+			a.closers[i].close()
 		}
-		if err := o.store.Close(); err != nil {
-			logger.Error("close store", "err", err)
-			return
-		}
-		logger.Info("store closed", "storage", o.describe)
 	})
 }
 
-// redactURL is a database URL fit for a log line: scheme, user, host, port
-// and database, never the password or the query (which may hold one).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
+func (a *App) listen() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(a.cfg.Port)))
 	if err != nil {
-		return "(unparsable URL)"
+		a.logger.Error("listen", "port", a.cfg.Port, "err", err)
+		return err
 	}
-	out := u.Host + u.Path
-	if u.User != nil && u.User.Username() != "" {
-		out = u.User.Username() + "@" + out
+	a.ln = ln
+	// A no-op once the HTTP server has closed it.
+	a.onClose("listener", func() { _ = ln.Close() })
+	return nil
+}
+
+// parseSite parses the templates in a goroutine of its own and returns the
+// function that waits for them; build calls it once on every path.
+func parseSite() func() (*web.Site, error) {
+	type result struct {
+		site *web.Site
+		err  error
 	}
-	return out
+	ch := make(chan result, 1)
+	go func() {
+		s, err := web.New()
+		ch <- result{s, err}
+	}()
+	return func() (*web.Site, error) {
+		r := <-ch
+		return r.site, r.err
+	}
+}
+
+func (a *App) openStore(ctx context.Context) error {
+	st, err := openStore(ctx, a.cfg, a.logger)
+	if err != nil {
+		a.logger.Error("cannot open the store", "err", err)
+		return err
+	}
+	a.store = st
+	// Released last but the listener, after every request and goroutine
+	// that uses it.
+	a.onClose("store", func() { st.close(a.logger) })
+	return nil
+}
+
+func (a *App) buildCredentials() {
+	a.creds = handlers.NewCredentials(a.cfg.AdminPassword, a.cfg.ReadTokens, a.cfg.IngestTokens)
+	// The tokens made with `vitals token`, beside the environment's
+	// (handlers/tokens.go); Run starts their loop.
+	a.tokens = handlers.NewStoredTokens(a.store.store, a.logger)
+	a.creds.UseStoredTokens(a.tokens)
+}
+
+// redisOptions parses REDIS_URL; empty, Redis is not configured (nil).
+func redisOptions(rawURL string) (*redis.Options, error) {
+	if rawURL == "" {
+		return nil, nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// Never the URL itself: it may hold a password.
+		return nil, &config.Error{Name: "REDIS_URL", Err: errors.New("cannot be parsed as a Redis URL")}
+	}
+	return opts, nil
+}
+
+func (a *App) buildRedis(opts *redis.Options) {
+	if opts == nil {
+		return
+	}
+	// Honour the probe's deadline rather than go-redis's own 3 s read
+	// timeout, so a Redis that hangs is reported on time.
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1
+	// go-redis logs dial failures through its own global logger; the
+	// probe already reports them once per change of state.
+	redis.SetLogger(redisLog{a.logger})
+	a.redis = redis.NewClient(opts)
+	a.onClose("redis", func() { _ = a.redis.Close() })
+}
+
+func (a *App) buildSampler() {
+	cfg, st := a.cfg, a.store
+	ps := probes.HostProbes(probes.HostConfig{DiskPaths: cfg.DiskPaths, DataDir: st.dataDir, Started: a.opts.Started})
+	if cfg.MonitorDatabaseURL != "" {
+		// The application's database: its figures, its round trip.
+		ps = append(ps, probes.NewDatabaseProbe("postgres", st.monitorPool.Ping, st.monitorPool))
+	} else {
+		ps = append(ps, probes.NewDatabaseProbe(st.store.Backend(), st.store.Ping, st.monitorPool))
+	}
+	a.latency = probes.NewLatencyWindow()
+	ps = append(ps, probes.NewRedisProbe(a.redis), probes.NewHTTPProbe(cfg.HTTPChecks), probes.NewAPIProbe(a.latency))
+	instance := probes.InstanceFromEnv(a.opts.Getenv)
+	if cfg.MachineID != "" {
+		instance.ID = cfg.MachineID
+	}
+	instance.Region = cfg.Region
+	a.sampler = probes.NewSampler(probes.SamplerConfig{
+		Interval: cfg.SampleInterval,
+		Timeout:  cfg.ProbeTimeout,
+		Instance: instance,
+		Logger:   a.logger,
+	}, ps...)
+}
+
+func (a *App) buildHealth() {
+	checks := []handlers.HealthCheck{{
+		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: a.store.store.Ping,
+	}}
+	if rc := a.redis; rc != nil {
+		// Redis down is a warning: vitals can still serve.
+		checks = append(checks, handlers.HealthCheck{Name: "redis:responseTime", ComponentType: "datastore",
+			Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
+	}
+	a.health = handlers.NewHealth(version.Version, time.Second, time.Second, checks...)
+}
+
+func (a *App) buildHTTP(site *web.Site) {
+	reqLog, flush := logging.Request(a.cfg.LogFormat, a.opts.Stderr)
+	// Flushed right after the HTTP server stops: the last requests' lines
+	// come before the lines of the rest of the shutdown.
+	a.onClose("request log", flush)
+	cfg := a.cfg
+	a.http = handlers.New(handlers.Config{
+		Store: a.store.store, Snapshots: a.sampler, Creds: a.creds, Site: site, Health: a.health,
+		Logger: a.logger, PollInterval: cfg.PollInterval, Latency: a.latency,
+		Metrics: handlers.NewMetrics(version.Version), MetricsPublic: cfg.MetricsPublic,
+		RequestLog: reqLog,
+		SessionKey: []byte(cfg.SessionKey), SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
+		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
+		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+	})
+	a.onClose("http server", a.stopHTTP)
+}
+
+// stopHTTP closes the listener at once, then waits for the requests in
+// flight (within VITALS_SHUTDOWN_TIMEOUT): every one of them answers
+// before the store closes, so no response says "stored" for an event that
+// is not. Then it waits for the server's goroutine.
+func (a *App) stopHTTP() {
+	if !a.serving {
+		return
+	}
+	if err := a.http.ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
+		a.logger.Warn("shutdown: requests still running at the timeout were cut", "err", err)
+	}
+	<-a.served
+}
+
+// Run serves until ctx is done or the listener fails, then shuts down
+// (Close) and returns; the error is the listener's, when that was the
+// cause. The background goroutines are cancelled as soon as ctx ends,
+// while the HTTP server finishes the requests in flight. Call it once.
+func (a *App) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, a.work.cancel)
+	defer stop()
+	a.startWork()
+	a.serve()
+	a.announce()
+	a.startAfterServing()
+	err := a.wait(ctx)
+	stopping := time.Now()
+	a.logger.Info("shutting down: finishing requests in flight", "timeout", a.cfg.ShutdownTimeout.String())
+	a.Close()
+	a.logger.Info("stopped", "shutdown_ms", time.Since(stopping).Milliseconds())
+	return err
+}
+
+// startWork starts what must run from the first request on.
+func (a *App) startWork() {
+	if a.store.connect != nil {
+		// PostgreSQL connects and migrates in the background, with
+		// backoff, so an unreachable database does not hold the start.
+		a.work.Go(a.store.connect)
+	}
+	a.work.Go(a.tokens.Run)
+	// The first health check starts now rather than in the platform's
+	// first request, which shares its result: it also opens the store's
+	// first read connection. Not waited for: an unreachable PostgreSQL
+	// must not hold the start.
+	a.work.Go(func(context.Context) { a.health.Result() })
+}
+
+func (a *App) serve() {
+	a.serving = true
+	go func() {
+		defer close(a.served)
+		a.serveErr = a.http.Listener(a.ln)
+	}()
+}
+
+// announce says that the server accepts connections: the banner on
+// stdout, the log line with the start-up time, the address on Ready.
+func (a *App) announce() {
+	port := a.ln.Addr().(*net.TCPAddr).Port
+	fmt.Fprintf(a.opts.Stdout, "vitals %s serving http://localhost:%d (storage: %s)\n", version.Version, port, a.store.describe)
+	a.logger.Info("serving", "port", port, "storage", a.store.describe, "version", version.Version,
+		"startup_ms", float64(time.Since(a.opts.Started).Microseconds())/1000)
+	if a.opts.Ready != nil {
+		a.opts.Ready <- a.ln.Addr().String()
+	}
+}
+
+// startAfterServing starts the work /health does not need once the server
+// accepts connections, so that it does not compete with a cold start: the
+// probes' first tick and, on a first run, the generated admin password's
+// bcrypt hash (tens of milliseconds of CPU, put off a further
+// firstRunSettle).
+func (a *App) startAfterServing() {
+	a.work.Go(func(ctx context.Context) {
+		a.sampler.Start(ctx)
+		a.sampler.Wait()
+	})
+	a.work.Go(a.loadAdmin)
+}
+
+// loadAdmin loads (or on a first start makes) the admin password, which
+// lives in the store, once the store is ready: for PostgreSQL that may be
+// later, in the background.
+func (a *App) loadAdmin(ctx context.Context) {
+	if err := a.store.waitReady(ctx); err != nil {
+		return
+	}
+	if err := provisionAdmin(ctx, a.store.store, a.creds, a.opts.Stdout, firstRunSettle); err != nil && ctx.Err() == nil {
+		a.logger.Error("admin password", "err", err)
+	}
+}
+
+// wait blocks until ctx is done (nil) or the listener fails on its own
+// (its error: nothing more will be served).
+func (a *App) wait(ctx context.Context) error {
+	select {
+	case <-a.served:
+		err := a.serveErr
+		if err == nil {
+			err = errors.New("the HTTP server stopped")
+		}
+		a.logger.Error("serve", "err", err)
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// group is goroutines started together and stopped together: one context
+// cancels them all, and stop waits for every one.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newGroup() *group {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &group{ctx: ctx, cancel: cancel}
+}
+
+// Go runs f in a goroutine of the group, with the group's context.
+func (g *group) Go(f func(ctx context.Context)) {
+	g.wg.Go(func() { f(g.ctx) })
+}
+
+// stop cancels the group's context and waits for every goroutine.
+func (g *group) stop() {
+	g.cancel()
+	g.wg.Wait()
 }
 
 // redisLog sends go-redis's own messages to the debug level of the one

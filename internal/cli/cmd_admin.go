@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/internal/app"
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 // minAdminPassword is the shortest admin password accepted, the same rule
@@ -27,7 +29,7 @@ const minAdminPassword = 8
 // generated and printed once.
 func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var generate bool
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals admin set-password [--generate] [flags]",
 		About: "Replaces the admin password kept in the store (only its bcrypt hash is stored).\n" +
 			"The password is typed twice at a prompt when standard input is a terminal, else read\n" +
@@ -78,7 +80,7 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		return exitFailed
 	}
 	defer store.Close()
-	if err := store.SetSetting(ctx, adminHashKey, string(hash)); err != nil {
+	if err := store.SetSetting(ctx, app.AdminHashKey, string(hash)); err != nil {
 		fmt.Fprintln(stderr, "vitals admin set-password:", err)
 		return exitFailed
 	}

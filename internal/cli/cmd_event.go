@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/client"
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 // defaultEventURL is where `vitals event` posts when neither --url nor
@@ -31,7 +32,7 @@ func cmdEvent(args []string, getenv func(string) string, stdout, stderr io.Write
 		url, token, typ, message, email, details, key string
 		timeout                                       time.Duration
 	)
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals event --type TYPE --message TEXT [--email ADDRESS] [--details JSON] [flags]",
 		About: "Posts one activity event to a vitals server with an ingest token and waits until it is\n" +
 			"stored, retrying while the server is unreachable or busy. Exits 0 when stored, 2 when the\n" +

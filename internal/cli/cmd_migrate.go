@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 )
 
@@ -15,7 +16,7 @@ import (
 // going back to an older binary. `vitals serve` applies pending migrations
 // by itself; this is for doing it apart from the server.
 func cmdMigrate(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals migrate up|down [VERSION]|status [flags]",
 		About: "Moves or lists the store's schema migrations (embedded in the binary):\n" +
 			"  up               apply every pending migration\n" +

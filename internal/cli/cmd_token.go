@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 )
 
@@ -32,7 +33,7 @@ var tokenNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 // Running servers pick a change up within a second.
 func cmdToken(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var name, kind string
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals token create --name NAME --kind read|ingest | list | revoke NAME|ID [flags]",
 		About: "Manages the API tokens kept in the store; running servers accept or refuse a\n" +
 			"change within a second, on every instance. Only a token's SHA-256 is stored.\n" +
