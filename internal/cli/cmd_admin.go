@@ -40,25 +40,14 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 			fs.BoolVar(&generate, "generate", false, "generate a random password and print it once")
 		},
 	}
-	var action string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-	}
+	action, args := leadingWord(args)
 	cfg, rest, code, done := parseCommand("vitals admin", spec, storeSettings(), args, getenv, stdout, stderr)
 	if done {
 		return code
 	}
-	if action == "" && len(rest) > 0 {
-		action, rest = rest[0], rest[1:]
-	}
-	if action != "set-password" {
-		if action == "" {
-			return usageError(stderr, spec, "vitals admin: say set-password")
-		}
-		return usageError(stderr, spec, "vitals admin: unknown action %q", action)
-	}
-	if len(rest) > 0 {
-		return usageError(stderr, spec, "vitals admin set-password: unexpected argument (the password is never an argument: type it at the prompt or pipe it)")
+	action, rest = shift(action, rest)
+	if msg := adminArgs(action, rest); msg != "" {
+		return usageError(stderr, spec, "%s", msg)
 	}
 
 	password, err := newAdminPassword(generate, stdin, stderr)
@@ -93,6 +82,20 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		fmt.Fprintln(stderr, "Note: VITALS_ADMIN_PASSWORD is set here; a server that has it uses that one instead.")
 	}
 	return exitOK
+}
+
+// adminArgs says what is wrong with the action and the arguments after
+// it, or "" when nothing is.
+func adminArgs(action string, rest []string) string {
+	switch {
+	case action == "":
+		return "vitals admin: say set-password"
+	case action != "set-password":
+		return fmt.Sprintf("vitals admin: unknown action %q", action)
+	case len(rest) > 0:
+		return "vitals admin set-password: unexpected argument (the password is never an argument: type it at the prompt or pipe it)"
+	}
+	return ""
 }
 
 // newAdminPassword gets the new password: generated, typed twice at a

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,42 +17,17 @@ import (
 // going back to an older binary. `vitals serve` applies pending migrations
 // by itself; this is for doing it apart from the server.
 func cmdMigrate(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	spec := config.Command{
-		Usage: "vitals migrate up|down [VERSION]|status [flags]",
-		About: "Moves or lists the store's schema migrations (embedded in the binary):\n" +
-			"  up               apply every pending migration\n" +
-			"  down             roll back the most recently applied migration\n" +
-			"  down VERSION     roll back every applied migration above VERSION (0: all)\n" +
-			"  status           list every migration, applied (when) or pending\n" +
-			"The store is DATABASE_URL's PostgreSQL schema, or the SQLite file in VITALS_DATA_DIR.",
-	}
+	spec := migrateCommand()
 	// The action may come before or after the flags.
-	var action string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-	}
+	action, args := leadingWord(args)
 	cfg, rest, code, done := parseCommand("vitals migrate", spec, storeSettings(), args, getenv, stdout, stderr)
 	if done {
 		return code
 	}
-	if action == "" && len(rest) > 0 {
-		action, rest = rest[0], rest[1:]
-	}
-	downTo := int64(-1)
-	switch {
-	case action == "":
-		return usageError(stderr, spec, "vitals migrate: say up, down or status")
-	case action != "up" && action != "down" && action != "status":
-		return usageError(stderr, spec, "vitals migrate: unknown action %q", action)
-	case action == "down" && len(rest) == 1:
-		v, err := strconv.ParseInt(rest[0], 10, 64)
-		if err != nil || v < 0 {
-			return usageError(stderr, spec, "vitals migrate down: VERSION must be a whole number, 0 or more, got %q", rest[0])
-		}
-		downTo, rest = v, nil
-	}
-	if len(rest) > 0 {
-		return usageError(stderr, spec, "vitals migrate %s: unexpected argument %q", action, rest[0])
+	action, rest = shift(action, rest)
+	downTo, msg := migrateArgs(action, rest)
+	if msg != "" {
+		return usageError(stderr, spec, "%s", msg)
 	}
 
 	ctx, cancel := commandContext()
@@ -67,15 +43,7 @@ func cmdMigrate(args []string, getenv func(string) string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "vitals migrate: the %s store has no migrations\n", store.Backend())
 		return exitFailed
 	}
-	switch {
-	case action == "up":
-		err = m.MigrateUp(ctx)
-	case action == "down" && downTo >= 0:
-		err = m.MigrateDownTo(ctx, downTo)
-	case action == "down":
-		err = m.MigrateDown(ctx)
-	}
-	if err != nil {
+	if err := migrate(ctx, m, action, downTo); err != nil {
 		fmt.Fprintf(stderr, "vitals migrate %s: %v\n", action, err)
 		return exitFailed
 	}
@@ -87,6 +55,54 @@ func cmdMigrate(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "store: %s\n", where)
 	printMigrations(stdout, list)
 	return exitOK
+}
+
+// migrateCommand is `vitals migrate`, for its --help.
+func migrateCommand() config.Command {
+	return config.Command{
+		Usage: "vitals migrate up|down [VERSION]|status [flags]",
+		About: "Moves or lists the store's schema migrations (embedded in the binary):\n" +
+			"  up               apply every pending migration\n" +
+			"  down             roll back the most recently applied migration\n" +
+			"  down VERSION     roll back every applied migration above VERSION (0: all)\n" +
+			"  status           list every migration, applied (when) or pending\n" +
+			"The store is DATABASE_URL's PostgreSQL schema, or the SQLite file in VITALS_DATA_DIR.",
+	}
+}
+
+// migrateArgs checks the action and the arguments after it: downTo is
+// down's VERSION (-1 without one); msg says what is wrong, or is "".
+func migrateArgs(action string, rest []string) (downTo int64, msg string) {
+	downTo = -1
+	switch {
+	case action == "":
+		return downTo, "vitals migrate: say up, down or status"
+	case action != "up" && action != "down" && action != "status":
+		return downTo, fmt.Sprintf("vitals migrate: unknown action %q", action)
+	case action == "down" && len(rest) == 1:
+		v, err := strconv.ParseInt(rest[0], 10, 64)
+		if err != nil || v < 0 {
+			return downTo, fmt.Sprintf("vitals migrate down: VERSION must be a whole number, 0 or more, got %q", rest[0])
+		}
+		downTo, rest = v, nil
+	}
+	if len(rest) > 0 {
+		return downTo, fmt.Sprintf("vitals migrate %s: unexpected argument %q", action, rest[0])
+	}
+	return downTo, ""
+}
+
+// migrate moves the schema as action says; status moves nothing.
+func migrate(ctx context.Context, m storage.Migrator, action string, downTo int64) error {
+	switch {
+	case action == "up":
+		return m.MigrateUp(ctx)
+	case action == "down" && downTo >= 0:
+		return m.MigrateDownTo(ctx, downTo)
+	case action == "down":
+		return m.MigrateDown(ctx)
+	}
+	return nil
 }
 
 // printMigrations writes the migration list as an aligned table.

@@ -44,6 +44,24 @@ func usageError(stderr io.Writer, spec config.Command, format string, a ...any) 
 	return exitUsage
 }
 
+// leadingWord splits off the first argument when it is a word, not a
+// flag: a command's action may come before its flags.
+func leadingWord(args []string) (string, []string) {
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+// shift fills word, when it is still empty, with the first of the
+// arguments left after the flags: the action may come after them too.
+func shift(word string, rest []string) (string, []string) {
+	if word == "" && len(rest) > 0 {
+		return rest[0], rest[1:]
+	}
+	return word, rest
+}
+
 // storeSettings are the variables that say where the store is, read by
 // every command that opens it.
 func storeSettings() []string {
