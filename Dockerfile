@@ -19,7 +19,7 @@ COPY . .
 ARG VERSION=dev
 # CGO_ENABLED=0: the SQLite driver is pure Go, so the binary links nothing
 # from the system and runs on an image with no libc.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/vitals . \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/vitalsdev/vitals/internal/version.Version=${VERSION}" -o /out/vitals . \
  && mkdir -p /out/data
 
 # --- run -----------------------------------------------------------------

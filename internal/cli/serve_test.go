@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 )
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
 type syncBuffer struct {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 )
 
@@ -24,7 +25,7 @@ func cmdDemo(args []string, getenv func(string) string, stdout, stderr io.Writer
 		hours int
 		force bool
 	)
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals demo [--count N] [--hours H] [flags]",
 		About: "Writes a day of realistic events of the six seed types (user_registered, user_approved,\n" +
 			"user_rejected, stream_started, stream_stopped, track_added), in Russian and English,\n" +

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 )
 
@@ -31,8 +32,53 @@ var tokenNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 // VITALS_INGEST_TOKEN, so that tokens can be rotated without a restart.
 // Running servers pick a change up within a second.
 func cmdToken(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	var name, kind string
-	spec := commandSpec{
+	var req tokenRequest
+	spec := tokenCommand(&req)
+	// The action, and revoke's target, may come before the flags.
+	req.action, args = leadingWord(args)
+	if req.action == "revoke" {
+		req.target, args = leadingWord(args)
+	}
+	cfg, rest, code, done := parseCommand("vitals token", spec, storeSettings(), args, getenv, stdout, stderr)
+	if done {
+		return code
+	}
+	req.action, rest = shift(req.action, rest)
+	if req.action == "revoke" {
+		req.target, rest = shift(req.target, rest)
+	}
+	if msg := req.check(rest); msg != "" {
+		return usageError(stderr, spec, "%s", msg)
+	}
+
+	ctx, cancel := commandContext()
+	defer cancel()
+	store, where, err := openCommandStore(ctx, cfg, false, commandLogger(stderr, false))
+	if err != nil {
+		fmt.Fprintf(stderr, "vitals token %s: %v\n", req.action, err)
+		return exitFailed
+	}
+	defer store.Close()
+	switch req.action {
+	case "create":
+		return tokenCreate(ctx, store, where, req.name, req.kind, stdout, stderr)
+	case "list":
+		return tokenList(ctx, store, stdout, stderr)
+	default:
+		return tokenRevoke(ctx, store, req.target, stdout, stderr)
+	}
+}
+
+// tokenRequest is what `vitals token` was asked to do.
+type tokenRequest struct {
+	action, target string
+	// name and kind are create's flags.
+	name, kind string
+}
+
+// tokenCommand is `vitals token`, its flags filling req.
+func tokenCommand(req *tokenRequest) config.Command {
+	return config.Command{
 		Usage: "vitals token create --name NAME --kind read|ingest | list | revoke NAME|ID [flags]",
 		About: "Manages the API tokens kept in the store; running servers accept or refuse a\n" +
 			"change within a second, on every instance. Only a token's SHA-256 is stored.\n" +
@@ -44,68 +90,39 @@ func cmdToken(args []string, getenv func(string) string, stdout, stderr io.Write
 			"Creating and revoking a token is recorded in the activity feed (never the token).\n" +
 			"The tokens from VITALS_READ_TOKEN and VITALS_INGEST_TOKEN keep working beside these.",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&name, "name", "", "create: the token's name (a letter, then letters, digits, '_', '.', '-'; at most 64)")
-			fs.StringVar(&kind, "kind", "", "create: read or ingest")
+			fs.StringVar(&req.name, "name", "", "create: the token's name (a letter, then letters, digits, '_', '.', '-'; at most 64)")
+			fs.StringVar(&req.kind, "kind", "", "create: read or ingest")
 		},
 	}
-	// The action, and revoke's target, may come before the flags.
-	var action, target string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-		if action == "revoke" && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-			target, args = args[0], args[1:]
-		}
-	}
-	cfg, rest, code, done := parseCommand("vitals token", spec, storeSettings(), args, getenv, stdout, stderr)
-	if done {
-		return code
-	}
-	if action == "" && len(rest) > 0 {
-		action, rest = rest[0], rest[1:]
-	}
-	if action == "revoke" && target == "" && len(rest) > 0 {
-		target, rest = rest[0], rest[1:]
-	}
-	switch action {
+}
+
+// check says what is wrong with the request and the arguments left after
+// it, or "" when nothing is.
+func (r tokenRequest) check(rest []string) string {
+	switch r.action {
 	case "create":
 		switch {
-		case !tokenNamePattern.MatchString(name):
-			return usageError(stderr, spec, "vitals token create: --name must be a letter, then letters, digits, '_', '.' or '-', at most 64 characters; got %q", name)
-		case kind != storage.TokenRead && kind != storage.TokenIngest:
-			return usageError(stderr, spec, "vitals token create: --kind must be read or ingest, got %q", kind)
+		case !tokenNamePattern.MatchString(r.name):
+			return fmt.Sprintf("vitals token create: --name must be a letter, then letters, digits, '_', '.' or '-', at most 64 characters; got %q", r.name)
+		case r.kind != storage.TokenRead && r.kind != storage.TokenIngest:
+			return fmt.Sprintf("vitals token create: --kind must be read or ingest, got %q", r.kind)
 		}
 	case "list", "revoke":
-		if name != "" || kind != "" {
-			return usageError(stderr, spec, "vitals token %s: --name and --kind are for create", action)
+		if r.name != "" || r.kind != "" {
+			return fmt.Sprintf("vitals token %s: --name and --kind are for create", r.action)
 		}
-		if action == "revoke" && target == "" {
-			return usageError(stderr, spec, "vitals token revoke: say which token, by name or id")
+		if r.action == "revoke" && r.target == "" {
+			return "vitals token revoke: say which token, by name or id"
 		}
 	case "":
-		return usageError(stderr, spec, "vitals token: say create, list or revoke")
+		return "vitals token: say create, list or revoke"
 	default:
-		return usageError(stderr, spec, "vitals token: unknown action %q", action)
+		return fmt.Sprintf("vitals token: unknown action %q", r.action)
 	}
 	if len(rest) > 0 {
-		return usageError(stderr, spec, "vitals token %s: unexpected argument %q", action, rest[0])
+		return fmt.Sprintf("vitals token %s: unexpected argument %q", r.action, rest[0])
 	}
-
-	ctx, cancel := commandContext()
-	defer cancel()
-	store, where, err := openCommandStore(ctx, cfg, false, commandLogger(stderr, false))
-	if err != nil {
-		fmt.Fprintf(stderr, "vitals token %s: %v\n", action, err)
-		return exitFailed
-	}
-	defer store.Close()
-	switch action {
-	case "create":
-		return tokenCreate(ctx, store, where, name, kind, stdout, stderr)
-	case "list":
-		return tokenList(ctx, store, stdout, stderr)
-	default:
-		return tokenRevoke(ctx, store, target, stdout, stderr)
-	}
+	return ""
 }
 
 func tokenCreate(ctx context.Context, store storage.Store, where, name, kind string, stdout, stderr io.Writer) int {

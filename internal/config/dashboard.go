@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -15,8 +15,8 @@ import (
 
 // dashboardSettings are the dashboard's settings: sign-in, client address,
 // time zone and the cards' thresholds.
-func dashboardSettings() []setting {
-	list := []setting{
+func dashboardSettings() []Setting {
+	list := []Setting{
 		{Env: "VITALS_SESSION_KEY", Secret: true,
 			Help: fmt.Sprintf("secret that signs the admin's session cookies, at least %d characters; unset, one is generated once and kept in the store", handlers.MinSessionKeyLen),
 			parse: func(c *Config, v string) error {
@@ -32,17 +32,7 @@ func dashboardSettings() []setting {
 				return
 			}},
 		{Env: "VITALS_TRUST_PROXY", Default: "false", Help: "true takes the client address from Fly-Client-IP or X-Forwarded-For (only behind a proxy that sets them); false uses the connection's",
-			parse: func(c *Config, v string) error {
-				switch v {
-				case "true":
-					c.TrustProxy = true
-				case "false":
-					c.TrustProxy = false
-				default:
-					return errors.New("must be true or false")
-				}
-				return nil
-			}},
+			parse: func(c *Config, v string) error { return boolIn(&c.TrustProxy, v) }},
 		{Env: "VITALS_TIMEZONE", Default: "UTC", Help: "time zone of the exact times on the dashboard (an IANA name such as Europe/Moscow)",
 			parse: func(c *Config, v string) error {
 				loc, err := time.LoadLocation(v)
@@ -59,7 +49,7 @@ func dashboardSettings() []setting {
 // thresholdSettings are a warning and a critical setting for each figure
 // the cards colour (VITALS_WARN_CPU_PERCENT, VITALS_CRIT_CPU_PERCENT, ...);
 // defaults are web.DefaultThresholds.
-func thresholdSettings() []setting {
+func thresholdSettings() []Setting {
 	def := web.DefaultThresholds()
 	figures := []struct {
 		name, what string
@@ -76,19 +66,19 @@ func thresholdSettings() []setting {
 		{"HTTP_LATENCY_MS", "HTTP target answer time in ms", 600_000, func(t *web.Thresholds) *web.Limit { return &t.HTTPLatencyMS }},
 		{"LOAD_PER_CORE", "5-minute load average per core", 1000, func(t *web.Thresholds) *web.Limit { return &t.LoadPerCore }},
 	}
-	var out []setting
+	var out []Setting
 	for _, f := range figures {
 		d := f.limit(&def)
 		warnEnv := "VITALS_WARN_" + f.name
 		out = append(out,
-			setting{Env: warnEnv, Default: strconv.FormatFloat(d.Warn, 'f', -1, 64),
+			Setting{Env: warnEnv, Default: strconv.FormatFloat(d.Warn, 'f', -1, 64),
 				Help: f.what + " from which its card shows a warning",
 				parse: func(c *Config, v string) error {
 					n, err := floatIn(v, f.max)
 					f.limit(&c.Thresholds).Warn = n
 					return err
 				}},
-			setting{Env: "VITALS_CRIT_" + f.name, Default: strconv.FormatFloat(d.Crit, 'f', -1, 64),
+			Setting{Env: "VITALS_CRIT_" + f.name, Default: strconv.FormatFloat(d.Crit, 'f', -1, 64),
 				Help: f.what + " from which its card is critical (above the warning)",
 				parse: func(c *Config, v string) error {
 					n, err := floatIn(v, f.max)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -18,7 +18,7 @@ var fencePattern = regexp.MustCompile("(?s)```(\\w+)\\n(.*?)```")
 // docBlocks returns the fenced blocks of docs/events.md in a language.
 func docBlocks(t *testing.T, lang string) []string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("docs", "events.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "events.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 // healthcheckTimeout bounds `vitals healthcheck`; the Dockerfile's
@@ -17,7 +19,7 @@ const healthcheckTimeout = 2 * time.Second
 // and exit 0 when it passes, 1 otherwise. It is the container's health
 // check, so that the image needs no curl.
 func cmdHealthcheck(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals healthcheck [flags]",
 		About: "Asks the vitals server on this machine for /health (http://127.0.0.1:$PORT/health)\n" +
 			"and exits 0 when it answers 200 within 2 s, 1 otherwise. The container's HEALTHCHECK.",

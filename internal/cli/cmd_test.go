@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/vitalsdev/vitals/internal/app"
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/postgres"
 	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
@@ -55,9 +57,9 @@ func TestCommandsHelp(t *testing.T) {
 	}
 	// serve's help lists every setting with its variable.
 	_, out, _ = runCmd(t, nil, "", "serve", "--help")
-	for _, s := range settings() {
-		if !strings.Contains(out, "--"+s.flagName()) || !strings.Contains(out, s.Env) {
-			t.Errorf("serve --help does not list --%s (%s)", s.flagName(), s.Env)
+	for _, s := range config.Settings() {
+		if !strings.Contains(out, "--"+s.FlagName()) || !strings.Contains(out, s.Env) {
+			t.Errorf("serve --help does not list --%s (%s)", s.FlagName(), s.Env)
 		}
 	}
 	if code, _, errOut := runCmd(t, nil, "", "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
@@ -115,6 +117,14 @@ func TestCommandsBadConfiguration(t *testing.T) {
 				t.Errorf("the message echoes a secret: %q", errOut)
 			}
 		})
+	}
+}
+
+func TestBadConfigExitsWithTwo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve"}, envOf(map[string]string{"DATABASE_URL": "sqlite://x"}), &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "DATABASE_URL") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
 }
 
@@ -180,7 +190,7 @@ func TestAdminSetPassword(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		h, err := s.Setting(t.Context(), adminHashKey)
+		h, err := s.Setting(t.Context(), app.AdminHashKey)
 		if err != nil {
 			t.Fatal(err)
 		}

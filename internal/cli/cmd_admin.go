@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/internal/app"
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 // minAdminPassword is the shortest admin password accepted, the same rule
@@ -27,7 +29,7 @@ const minAdminPassword = 8
 // generated and printed once.
 func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var generate bool
-	spec := commandSpec{
+	spec := config.Command{
 		Usage: "vitals admin set-password [--generate] [flags]",
 		About: "Replaces the admin password kept in the store (only its bcrypt hash is stored).\n" +
 			"The password is typed twice at a prompt when standard input is a terminal, else read\n" +
@@ -38,25 +40,14 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 			fs.BoolVar(&generate, "generate", false, "generate a random password and print it once")
 		},
 	}
-	var action string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-	}
+	action, args := leadingWord(args)
 	cfg, rest, code, done := parseCommand("vitals admin", spec, storeSettings(), args, getenv, stdout, stderr)
 	if done {
 		return code
 	}
-	if action == "" && len(rest) > 0 {
-		action, rest = rest[0], rest[1:]
-	}
-	if action != "set-password" {
-		if action == "" {
-			return usageError(stderr, spec, "vitals admin: say set-password")
-		}
-		return usageError(stderr, spec, "vitals admin: unknown action %q", action)
-	}
-	if len(rest) > 0 {
-		return usageError(stderr, spec, "vitals admin set-password: unexpected argument (the password is never an argument: type it at the prompt or pipe it)")
+	action, rest = shift(action, rest)
+	if msg := adminArgs(action, rest); msg != "" {
+		return usageError(stderr, spec, "%s", msg)
 	}
 
 	password, err := newAdminPassword(generate, stdin, stderr)
@@ -78,7 +69,7 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		return exitFailed
 	}
 	defer store.Close()
-	if err := store.SetSetting(ctx, adminHashKey, string(hash)); err != nil {
+	if err := store.SetSetting(ctx, app.AdminHashKey, string(hash)); err != nil {
 		fmt.Fprintln(stderr, "vitals admin set-password:", err)
 		return exitFailed
 	}
@@ -91,6 +82,20 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		fmt.Fprintln(stderr, "Note: VITALS_ADMIN_PASSWORD is set here; a server that has it uses that one instead.")
 	}
 	return exitOK
+}
+
+// adminArgs says what is wrong with the action and the arguments after
+// it, or "" when nothing is.
+func adminArgs(action string, rest []string) string {
+	switch {
+	case action == "":
+		return "vitals admin: say set-password"
+	case action != "set-password":
+		return fmt.Sprintf("vitals admin: unknown action %q", action)
+	case len(rest) > 0:
+		return "vitals admin set-password: unexpected argument (the password is never an argument: type it at the prompt or pipe it)"
+	}
+	return ""
 }
 
 // newAdminPassword gets the new password: generated, typed twice at a

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/postgres"
 	"github.com/vitalsdev/vitals/storage/sqlite"
@@ -24,9 +25,9 @@ const commandTimeout = 2 * time.Minute
 // parseCommand reads a command's own flags and the settings named in only.
 // done is true when the command must return code at once: its --help was
 // printed (0), or a flag or setting was bad (2, said on stderr).
-func parseCommand(name string, spec commandSpec, only, args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg Config, rest []string, code int, done bool) {
-	cfg, rest, err := loadSettings(spec, only, args, getenv, stdout)
-	if errors.Is(err, errHelp) {
+func parseCommand(name string, spec config.Command, only, args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg config.Config, rest []string, code int, done bool) {
+	cfg, rest, err := config.LoadCommand(spec, only, args, getenv, stdout)
+	if errors.Is(err, config.ErrHelp) {
 		return cfg, nil, exitOK, true
 	}
 	if err != nil {
@@ -38,9 +39,27 @@ func parseCommand(name string, spec commandSpec, only, args []string, getenv fun
 
 // usageError reports a wrong argument with the command's synopsis and
 // returns exit status 2.
-func usageError(stderr io.Writer, spec commandSpec, format string, a ...any) int {
+func usageError(stderr io.Writer, spec config.Command, format string, a ...any) int {
 	fmt.Fprintf(stderr, "%s\nusage: %s (see --help)\n", fmt.Sprintf(format, a...), spec.Usage)
 	return exitUsage
+}
+
+// leadingWord splits off the first argument when it is a word, not a
+// flag: a command's action may come before its flags.
+func leadingWord(args []string) (string, []string) {
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+// shift fills word, when it is still empty, with the first of the
+// arguments left after the flags: the action may come after them too.
+func shift(word string, rest []string) (string, []string) {
+	if word == "" && len(rest) > 0 {
+		return rest[0], rest[1:]
+	}
+	return word, rest
 }
 
 // storeSettings are the variables that say where the store is, read by
@@ -70,7 +89,7 @@ func commandLogger(stderr io.Writer, verbose bool) *slog.Logger {
 // which it is in words fit to print (never a password). The store is
 // migrated and, on PostgreSQL, connected in one attempt; with migrateOnly it
 // is opened as it is, for the Migrator methods alone (`vitals migrate`).
-func openCommandStore(ctx context.Context, cfg Config, migrateOnly bool, logger *slog.Logger) (storage.Store, string, error) {
+func openCommandStore(ctx context.Context, cfg config.Config, migrateOnly bool, logger *slog.Logger) (storage.Store, string, error) {
 	if cfg.DatabaseURL == "" {
 		s, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "vitals.db"), sqlite.Options{
 			EventsKeep: cfg.EventsKeep, SyncFull: cfg.SQLiteSyncFull, Logger: logger, MigrateOnly: migrateOnly,
@@ -90,5 +109,5 @@ func openCommandStore(ctx context.Context, cfg Config, migrateOnly bool, logger 
 			return nil, "", err
 		}
 	}
-	return s, "postgres " + redactURL(cfg.DatabaseURL) + ", schema " + cfg.PGSchema, nil
+	return s, "postgres " + config.RedactURL(cfg.DatabaseURL) + ", schema " + cfg.PGSchema, nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 // flyConfig is the part of fly.toml that must agree with the server.
@@ -65,7 +67,7 @@ func readFlyConfig(t *testing.T) (flyConfig, string) {
 // settingDefault is the default of the setting named env.
 func settingDefault(t *testing.T, env string) string {
 	t.Helper()
-	for _, s := range settings() {
+	for _, s := range config.Settings() {
 		if s.Env == env {
 			return s.Default
 		}
@@ -80,6 +82,7 @@ func settingDefault(t *testing.T, env string) string {
 // graceful shutdown, the volume is where the SQLite store is, and every
 // variable it sets is one vitals reads.
 func TestFlyTOML(t *testing.T) {
+	chdirRoot(t)
 	fc, raw := readFlyConfig(t)
 	hs := fc.HTTPService
 
@@ -169,7 +172,7 @@ func TestFlyTOML(t *testing.T) {
 
 	// Every variable is one vitals reads: a typo would be ignored silently.
 	known := map[string]bool{}
-	for _, s := range settings() {
+	for _, s := range config.Settings() {
 		known[s.Env] = true
 	}
 	for k := range fc.Env {
@@ -243,6 +246,7 @@ func readDockerfile(t *testing.T) []dockerStage {
 // is `vitals healthcheck` and whose port and data volume agree with the
 // server's settings and fly.toml.
 func TestDockerfile(t *testing.T) {
+	chdirRoot(t)
 	stages := readDockerfile(t)
 	if len(stages) < 2 {
 		t.Fatalf("the Dockerfile has %d stage(s), want a build stage and a run stage", len(stages))
@@ -451,6 +455,7 @@ func TestDockerIgnored(t *testing.T) {
 // with it on SIGTERM, goes down when the application does, and never takes
 // the application down with it.
 func TestBesideScript(t *testing.T) {
+	chdirRoot(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash is not installed")
 	}

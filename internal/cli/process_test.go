@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -21,7 +21,34 @@ import (
 // (CGO_ENABLED=0, static) and returns its path.
 func buildVitals(t testing.TB, dir string) string {
 	t.Helper()
-	return buildVitalsIn(t, ".", dir)
+	return buildVitalsIn(t, moduleRoot(t), dir)
+}
+
+// moduleRoot is the repository's root, where `go build .` makes the
+// binary: the nearest directory up from here whose go.mod is vitals'.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(mod), "module github.com/vitalsdev/vitals\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod of github.com/vitalsdev/vitals above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// chdirRoot makes the repository's root the test's working directory, for
+// the tests of the files there (fly.toml, the Dockerfile, scripts/).
+func chdirRoot(t *testing.T) {
+	t.Helper()
+	t.Chdir(moduleRoot(t))
 }
 
 // buildVitalsIn is buildVitals from the source tree at src.
@@ -31,7 +58,7 @@ func buildVitalsIn(t testing.TB, src, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-X main.version=test", "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-X github.com/vitalsdev/vitals/internal/version.Version=test", "-o", bin, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	c, err := Load(nil, envOf(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigFlagsWin(t *testing.T) {
-	c, err := loadConfig([]string{"--port", "9000", "--data-dir=/tmp/x"}, envOf(map[string]string{"PORT": "7000", "VITALS_EVENTS_KEEP": "50"}), &bytes.Buffer{})
+	c, err := Load([]string{"--port", "9000", "--data-dir=/tmp/x"}, envOf(map[string]string{"PORT": "7000", "VITALS_EVENTS_KEEP": "50"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +64,10 @@ func TestConfigBadValues(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
-			_, err := loadConfig(nil, envOf(map[string]string{tc.env: tc.value}), &bytes.Buffer{})
-			var ce *ConfigError
+			_, err := Load(nil, envOf(map[string]string{tc.env: tc.value}), &bytes.Buffer{})
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("no ConfigError: %v", err)
+				t.Fatalf("no Error: %v", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%q does not say %q", err, tc.want)
@@ -78,39 +78,34 @@ func TestConfigBadValues(t *testing.T) {
 		})
 	}
 	// The flag is named when the flag was wrong.
-	_, err := loadConfig([]string{"--port", "x"}, envOf(nil), &bytes.Buffer{})
+	_, err := Load([]string{"--port", "x"}, envOf(nil), &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "--port") {
 		t.Fatalf("%v", err)
 	}
 }
 
-func TestBadConfigExitsWithTwo(t *testing.T) {
-	var out, errOut bytes.Buffer
-	code := run([]string{"serve"}, envOf(map[string]string{"DATABASE_URL": "sqlite://x"}), &out, &errOut)
-	if code != 2 || !strings.Contains(errOut.String(), "DATABASE_URL") {
-		t.Fatalf("exit %d, stderr %q", code, errOut.String())
-	}
-}
-
-// configTable renders the README's configuration table from settings().
+// configTable renders the README's configuration table from Settings().
 func configTable() string {
 	var b strings.Builder
 	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
-	for _, s := range settings() {
+	for _, s := range Settings() {
 		def := "(unset)"
 		if s.Default != "" {
 			def = "`" + s.Default + "`"
 		}
-		b.WriteString("| `" + s.Env + "` | `--" + s.flagName() + "` | " + def + " | " + s.Help + " |\n")
+		b.WriteString("| `" + s.Env + "` | `--" + s.FlagName() + "` | " + def + " | " + s.Help + " |\n")
 	}
 	return b.String()
 }
+
+// readmePath is the repository's README.md, seen from this package.
+const readmePath = "../../README.md"
 
 // The README's configuration table is the one the code defines. Run with
 // VITALS_UPDATE_README=1 to rewrite it.
 func TestREADMEConfigTable(t *testing.T) {
 	const start, end = "<!-- config-table:start -->\n", "<!-- config-table:end -->"
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile(readmePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +118,11 @@ func TestREADMEConfigTable(t *testing.T) {
 	if got := s[i+len(start) : j]; got != want {
 		if os.Getenv("VITALS_UPDATE_README") == "1" {
 			s = s[:i+len(start)] + want + s[j:]
-			if err := os.WriteFile("README.md", []byte(s), 0o644); err != nil {
+			if err := os.WriteFile(readmePath, []byte(s), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		t.Fatalf("README.md's configuration table differs from settings(); run VITALS_UPDATE_README=1 go test -run TestREADMEConfigTable .\nwant:\n%s", want)
+		t.Fatalf("README.md's configuration table differs from Settings(); run VITALS_UPDATE_README=1 go test -run TestREADMEConfigTable ./internal/config\nwant:\n%s", want)
 	}
 }

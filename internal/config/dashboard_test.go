@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // The thresholds' defaults are the page's own defaults, and the dashboard's
 // settings parse.
 func TestDashboardSettings(t *testing.T) {
-	c, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	c, err := Load(nil, envOf(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestDashboardSettings(t *testing.T) {
 	if c.SessionTTL != 12*time.Hour || c.TrustProxy || c.SessionKey != "" || c.Timezone != time.UTC {
 		t.Fatalf("defaults: ttl %s, trust %v, tz %v", c.SessionTTL, c.TrustProxy, c.Timezone)
 	}
-	c, err = loadConfig(nil, envOf(map[string]string{
+	c, err = Load(nil, envOf(map[string]string{
 		"VITALS_WARN_CPU_PERCENT": "50", "VITALS_CRIT_CPU_PERCENT": "75.5", "VITALS_WARN_LOAD_PER_CORE": "0.8",
 		"VITALS_TIMEZONE": "Europe/Moscow", "VITALS_TRUST_PROXY": "true", "VITALS_SESSION_TTL": "30m",
 		"VITALS_SESSION_KEY": strings.Repeat("k", 32),
@@ -50,7 +50,7 @@ func TestDashboardSettingsBadValues(t *testing.T) {
 		{map[string]string{"VITALS_SESSION_TTL": "1m"}, "VITALS_SESSION_TTL"},
 		{map[string]string{"VITALS_SESSION_KEY": "short-secret"}, "VITALS_SESSION_KEY: must be at least 32 characters"},
 	} {
-		_, err := loadConfig(nil, envOf(tc.env), &bytes.Buffer{})
+		_, err := Load(nil, envOf(tc.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
 		}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -14,9 +14,10 @@ import (
 	"github.com/vitalsdev/vitals/storage"
 )
 
-// adminHashKey is the setting that holds the bcrypt hash of the generated
-// admin password.
-const adminHashKey = "admin_password_hash"
+// AdminHashKey is the setting that holds the bcrypt hash of the admin
+// password (generated on a first start, or set with `vitals admin
+// set-password`).
+const AdminHashKey = "admin_password_hash"
 
 // provisionAdmin loads the admin password hash from the store, or on the
 // very first start generates a password, stores only its hash and prints the
@@ -30,7 +31,7 @@ func provisionAdmin(ctx context.Context, store storage.Store, creds *handlers.Cr
 	if creds.AdminFromEnv() {
 		return nil
 	}
-	hash, err := store.Setting(ctx, adminHashKey)
+	hash, err := store.Setting(ctx, AdminHashKey)
 	if err == nil {
 		creds.SetAdminHash([]byte(hash))
 		return nil
@@ -50,7 +51,7 @@ func provisionAdmin(ctx context.Context, store storage.Store, creds *handlers.Cr
 	if err != nil {
 		return fmt.Errorf("admin password: hash: %w", err)
 	}
-	stored, err := store.SetSettingIfAbsent(ctx, adminHashKey, string(h))
+	stored, err := store.SetSettingIfAbsent(ctx, AdminHashKey, string(h))
 	if err != nil {
 		return fmt.Errorf("admin password: store: %w", err)
 	}

@@ -1,4 +1,8 @@
-package main
+// Package config is every setting vitals reads: the table of variables
+// (each with its flag, default and meaning, from which --help and the
+// README's table are made), their parsing and validation, and Config, the
+// parsed result the rest of vitals is built from.
+package config
 
 import (
 	"errors"
@@ -43,7 +47,7 @@ type Config struct {
 	Region             string
 	LogFormat          string
 	ShutdownTimeout    time.Duration
-	// The dashboard's (config_dashboard.go).
+	// The dashboard's (dashboard.go).
 	SessionKey string
 	SessionTTL time.Duration
 	TrustProxy bool
@@ -51,10 +55,10 @@ type Config struct {
 	Thresholds web.Thresholds
 }
 
-// setting describes one variable: its flag, default, meaning, and how it is
+// Setting describes one variable: its flag, default, meaning, and how it is
 // parsed into Config. The README's configuration table is checked against
 // this list by a test, so the two cannot drift.
-type setting struct {
+type Setting struct {
 	Env     string
 	Default string
 	Help    string
@@ -64,12 +68,17 @@ type setting struct {
 }
 
 // flagName is the variable's flag: PORT -> --port, VITALS_DATA_DIR -> --data-dir.
-func (s setting) flagName() string {
+func (s Setting) FlagName() string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.Env, "VITALS_")), "_", "-")
 }
 
-func settings() []setting {
-	return slices.Concat([]setting{
+func Settings() []Setting {
+	return slices.Concat(coreSettings(), dashboardSettings(), accessSettings(), sourceSettings())
+}
+
+// coreSettings are where vitals listens and stores, and its pace.
+func coreSettings() []Setting {
+	return []Setting{
 		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (0 picks a free one)",
 			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 0, 65535); return }},
 		{Env: "DATABASE_URL", Help: "PostgreSQL URL (postgres:// or postgresql://); unset selects SQLite", Secret: true,
@@ -116,7 +125,13 @@ func settings() []setting {
 				c.PollInterval, err = durationIn(v, time.Second, time.Hour)
 				return
 			}},
-	}, dashboardSettings(), []setting{
+	}
+}
+
+// accessSettings are the probes' time limit and who may do what: the admin's
+// password, the API tokens, the ingest rate limit, /metrics' openness.
+func accessSettings() []Setting {
+	return []Setting{
 		{Env: "VITALS_PROBE_TIMEOUT", Default: "2s", Help: "how long one probe may take before it is reported unavailable (100ms to 1m)",
 			parse: func(c *Config, v string) (err error) {
 				c.ProbeTimeout, err = durationIn(v, 100*time.Millisecond, time.Minute)
@@ -139,17 +154,15 @@ func settings() []setting {
 		{Env: "VITALS_INGEST_BURST", Default: "400", Help: "requests an ingest token may post at once above its rate before it gets 429",
 			parse: func(c *Config, v string) (err error) { c.IngestBurst, err = intIn(v, 1, 1_000_000); return }},
 		{Env: "VITALS_METRICS_PUBLIC", Default: "false", Help: "true lets GET /metrics (Prometheus) answer without a credential; false asks for a read token",
-			parse: func(c *Config, v string) error {
-				switch v {
-				case "true":
-					c.MetricsPublic = true
-				case "false":
-					c.MetricsPublic = false
-				default:
-					return errors.New("must be true or false")
-				}
-				return nil
-			}},
+			parse: func(c *Config, v string) error { return boolIn(&c.MetricsPublic, v) }},
+	}
+}
+
+// sourceSettings are what vitals watches besides its own host (the
+// application's database, Redis, HTTP targets, disks), the instance's
+// identity, the log and the stop.
+func sourceSettings() []Setting {
+	return []Setting{
 		{Env: "VITALS_MONITOR_DATABASE_URL", Help: "PostgreSQL URL of the database to monitor, when it is not the store's (the application's)", Secret: true,
 			parse: func(c *Config, v string) error {
 				if v != "" {
@@ -200,35 +213,35 @@ func settings() []setting {
 				c.ShutdownTimeout, err = durationIn(v, time.Second, 5*time.Minute)
 				return
 			}},
-	})
+	}
 }
 
-// errHelp is returned when the flags asked for help, which was printed.
-var errHelp = errors.New("help requested")
+// ErrHelp is returned when the flags asked for help, which was printed.
+var ErrHelp = errors.New("help requested")
 
-// ConfigError is a bad setting; main exits with status 2 on it.
-type ConfigError struct {
+// Error is a bad setting; the commands exit with status 2 on it.
+type Error struct {
 	Name string
 	Err  error
 }
 
-func (e *ConfigError) Error() string { return fmt.Sprintf("configuration: %s: %v", e.Name, e.Err) }
+func (e *Error) Error() string { return fmt.Sprintf("configuration: %s: %v", e.Name, e.Err) }
 
-// loadConfig reads every setting from getenv and args (flags win), for
+// Load reads every setting from getenv and args (flags win), for
 // `vitals serve`; --help is printed to helpOut.
-func loadConfig(args []string, getenv func(string) string, helpOut io.Writer) (Config, error) {
-	c, rest, err := loadSettings(serveHelp(), nil, args, getenv, helpOut)
+func Load(args []string, getenv func(string) string, helpOut io.Writer) (Config, error) {
+	c, rest, err := LoadCommand(serveCommand(), nil, args, getenv, helpOut)
 	if err != nil {
 		return Config{}, err
 	}
 	if len(rest) > 0 {
-		return Config{}, &ConfigError{Name: "flags", Err: fmt.Errorf("unexpected argument %q", rest[0])}
+		return Config{}, &Error{Name: "flags", Err: fmt.Errorf("unexpected argument %q", rest[0])}
 	}
 	return c, nil
 }
 
-// commandSpec describes a command for its flags and its --help.
-type commandSpec struct {
+// Command describes a command for its flags and its --help.
+type Command struct {
 	// Usage is the synopsis, e.g. "vitals migrate up|down|status [flags]".
 	Usage string
 	// About says what the command does, in a few lines.
@@ -238,35 +251,35 @@ type commandSpec struct {
 	Flags func(fs *flag.FlagSet)
 }
 
-// serveHelp is `vitals serve --help`.
-func serveHelp() commandSpec {
-	return commandSpec{
+// serveCommand is `vitals serve`, for its --help.
+func serveCommand() Command {
+	return Command{
 		Usage: "vitals [serve] [flags]",
 		About: "Serves the dashboard, the JSON API, /metrics and /health until SIGINT or SIGTERM,\n" +
 			"then finishes the requests in flight and closes the store. The default command.",
 	}
 }
 
-// loadSettings reads the settings named in only (every setting when only is
+// LoadCommand reads the settings named in only (every setting when only is
 // nil) from getenv and args, flags winning, and returns the arguments left
 // after the flags. A command reads and validates only what it uses, and its
-// --help lists only those flags. A bad value is a *ConfigError naming the
+// --help lists only those flags. A bad value is a *Error naming the
 // variable (or the flag) and what it accepts; --help prints the usage to
-// helpOut and returns errHelp.
-func loadSettings(help commandSpec, only []string, args []string, getenv func(string) string, helpOut io.Writer) (Config, []string, error) {
-	var list []setting
-	for _, s := range settings() {
+// helpOut and returns ErrHelp.
+func LoadCommand(help Command, only []string, args []string, getenv func(string) string, helpOut io.Writer) (Config, []string, error) {
+	var list []Setting
+	for _, s := range Settings() {
 		if only == nil || slices.Contains(only, s.Env) {
 			list = append(list, s)
 		}
 	}
 	fs := flag.NewFlagSet(help.Usage, flag.ContinueOnError)
 	// The flag package's own messages are not printed: a bad flag comes
-	// back as a ConfigError, and --help prints the usage below.
+	// back as an Error, and --help prints the usage below.
 	fs.SetOutput(io.Discard)
 	flags := make([]*string, len(list))
 	for i, s := range list {
-		flags[i] = fs.String(s.flagName(), "", s.Help+" (env "+s.Env+")")
+		flags[i] = fs.String(s.FlagName(), "", s.Help+" (env "+s.Env+")")
 	}
 	own := flag.NewFlagSet(help.Usage, flag.ContinueOnError)
 	if help.Flags != nil {
@@ -276,9 +289,9 @@ func loadSettings(help commandSpec, only []string, args []string, getenv func(st
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(helpOut, help, own, list)
-			return Config{}, nil, errHelp
+			return Config{}, nil, ErrHelp
 		}
-		return Config{}, nil, &ConfigError{Name: "flags", Err: fmt.Errorf("%w (see --help)", err)}
+		return Config{}, nil, &Error{Name: "flags", Err: fmt.Errorf("%w (see --help)", err)}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -286,14 +299,14 @@ func loadSettings(help commandSpec, only []string, args []string, getenv func(st
 	var c Config
 	for i, s := range list {
 		v, name := getenv(s.Env), s.Env
-		if set[s.flagName()] {
-			v, name = *flags[i], "--"+s.flagName()
+		if set[s.FlagName()] {
+			v, name = *flags[i], "--"+s.FlagName()
 		}
 		if v == "" {
 			v = s.Default
 		}
 		if err := s.parse(&c, v); err != nil {
-			return Config{}, nil, &ConfigError{Name: name, Err: err}
+			return Config{}, nil, &Error{Name: name, Err: err}
 		}
 	}
 	return c, fs.Args(), nil
@@ -302,7 +315,7 @@ func loadSettings(help commandSpec, only []string, args []string, getenv func(st
 // printUsage writes a command's --help: synopsis, what it does, its own
 // flags, and each setting's flag with the variable it mirrors and its
 // default.
-func printUsage(w io.Writer, help commandSpec, own *flag.FlagSet, list []setting) {
+func printUsage(w io.Writer, help Command, own *flag.FlagSet, list []Setting) {
 	fmt.Fprintf(w, "usage: %s\n\n%s\n", help.Usage, help.About)
 	first := true
 	own.VisitAll(func(f *flag.Flag) {
@@ -325,7 +338,7 @@ func printUsage(w io.Writer, help commandSpec, own *flag.FlagSet, list []setting
 		if s.Default != "" {
 			def = ", default " + s.Default
 		}
-		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.flagName(), s.Env, def, s.Help)
+		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.FlagName(), s.Env, def, s.Help)
 	}
 }
 
@@ -343,6 +356,18 @@ func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be a duration such as 5s or 1m, from %s to %s", lo, hi)
 	}
 	return d, nil
+}
+
+func boolIn(dst *bool, v string) error {
+	switch v {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		return errors.New("must be true or false")
+	}
+	return nil
 }
 
 func nonEmpty(dst *string, v string) error {
@@ -412,4 +437,19 @@ func tokens(v string) ([]string, error) {
 		}
 	}
 	return list, nil
+}
+
+// RedactURL is a database URL fit for a log line or a command's output:
+// scheme, user, host, port and database, never the password or the query
+// (which may hold one).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	out := u.Host + u.Path
+	if u.User != nil && u.User.Username() != "" {
+		out = u.User.Username() + "@" + out
+	}
+	return out
 }

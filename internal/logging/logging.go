@@ -1,4 +1,6 @@
-package main
+// Package logging makes the one logger of `vitals serve` and the batched
+// logger of its request log.
+package logging
 
 import (
 	"io"
@@ -16,9 +18,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && isatty.IsTerminal(f.Fd())
 }
 
-// newLogger makes the one logger: text on a terminal, JSON otherwise
+// New makes the one logger: text on a terminal, JSON otherwise
 // (format "auto"), or the format asked for.
-func newLogger(format string, w io.Writer) *slog.Logger {
+func New(format string, w io.Writer) *slog.Logger {
 	if format == "auto" {
 		format = "json"
 		if isTerminal(w) {
@@ -105,17 +107,17 @@ func (b *lineBuffer) Close() error {
 	return nil
 }
 
-// requestLogger is the logger for the one-line-per-request log: the main
+// Request is the logger for the one-line-per-request log: the main
 // logger's format on the same writer, batched through a lineBuffer unless
 // w is a terminal, where a person reads the lines as they come. close
 // flushes it.
-func requestLogger(format string, w io.Writer) (logger *slog.Logger, close func()) {
+func Request(format string, w io.Writer) (logger *slog.Logger, close func()) {
 	if format == "auto" {
 		format = "json"
 		if isTerminal(w) {
-			return newLogger("text", w), func() {}
+			return New("text", w), func() {}
 		}
 	}
 	buf := newLineBuffer(w, requestLogFlush)
-	return newLogger(format, buf), func() { _ = buf.Close() }
+	return New(format, buf), func() { _ = buf.Close() }
 }
