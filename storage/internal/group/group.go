@@ -171,3 +171,36 @@ func (c *Committer) commitGroup(calls []*Call) {
 		close(call.done)
 	}
 }
+
+// TxFunc stores the events of calls in one transaction and, on success,
+// sets each call's Out.
+type TxFunc func(ctx context.Context, calls []*Call) error
+
+// CommitEach is the body of both stores' CommitFunc: every call in one
+// transaction; when that fails and rolledBack says the failure certainly
+// rolled it back (a rejected row, not a connection lost after the commit
+// was sent), each call again in a transaction of its own, so that only a
+// call whose own rows are rejected fails. Otherwise, or when ctx has ended,
+// every call fails with the group's error. Calls whose caller has gone are
+// not retried.
+func CommitEach(ctx context.Context, calls []*Call, tx TxFunc, rolledBack func(error) bool) {
+	err := tx(ctx, calls)
+	if err == nil {
+		return
+	}
+	if len(calls) == 1 || ctx.Err() != nil || !rolledBack(err) {
+		for _, c := range calls {
+			c.Err = err
+		}
+		return
+	}
+	for _, c := range calls {
+		if err := c.Ctx().Err(); err != nil {
+			c.Err = err
+			continue
+		}
+		if err := tx(ctx, []*Call{c}); err != nil {
+			c.Err = err
+		}
+	}
+}
