@@ -63,6 +63,9 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteEventsByEmail", testDeleteByEmail},
 		{"ListFilters", testListFilters},
 		{"Tokens", testTokens},
+		{"Source", testSource},
+		{"VitalsOwnBudget", testVitalsBudget},
+		{"SourcesConcurrent", testSourcesConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
