@@ -113,9 +113,6 @@ func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]
 	if !s.ready.Load() {
 		return nil, s.notReady("insert events")
 	}
-	if len(events) == 0 {
-		return []storage.Event{}, nil
-	}
 	out, err := s.group.Insert(ctx, events)
 	if err != nil {
 		return nil, s.opErr("insert events", err)
@@ -123,17 +120,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]
 	return out, nil
 }
 
-// commitGroup is the group.CommitFunc: all calls in one transaction; if the
-// server rejected it (a PostgreSQL error: the transaction certainly rolled
-// back), each call alone, so that only a call whose own rows are rejected
-// fails. Any other failure (connection lost, timeout) may have happened after
-// the commit, so the calls are not retried: they fail with that error.
-func (s *Store) commitGroup(ctx context.Context, calls []*group.Call) {
-	group.CommitEach(ctx, calls, s.insertTx, rejected)
-}
-
-// rejected reports whether err is the server refusing the transaction, which
-// it then certainly rolled back.
+// rejected is group.EachAlone's test for PostgreSQL: a PostgreSQL error
+// means the server refused the transaction, which it then certainly rolled
+// back, so each call is retried alone. Any other failure (connection lost,
+// timeout) may have happened after the commit, so the calls are not
+// retried: they fail with that error.
 func rejected(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && !unreachable(err)

@@ -184,7 +184,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s.group = group.Start(s.commitGroup, groupMaxEvents, groupMaxWait)
+	s.group = group.Start(group.EachAlone(s.insertTx, rejected), groupMaxEvents, groupMaxWait)
 	return s, nil
 }
 

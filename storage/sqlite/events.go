@@ -22,9 +22,6 @@ import (
 // Concurrent calls share a transaction (see package group): one commit then
 // carries the events of every caller waiting, each call still all or nothing.
 func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]storage.Event, error) {
-	if len(events) == 0 {
-		return []storage.Event{}, nil
-	}
 	out, err := s.group.Insert(ctx, events)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: insert events: %w", err)
@@ -32,13 +29,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]
 	return out, nil
 }
 
-// commitGroup is the group.CommitFunc: all calls in one transaction; if that
-// fails, each call alone, so that only a call whose own rows are rejected
-// fails. A failed SQLite transaction is always rolled back, so the retry
-// cannot store anything twice.
-func (s *Store) commitGroup(ctx context.Context, calls []*group.Call) {
-	group.CommitEach(ctx, calls, s.insertTx, func(error) bool { return true })
-}
+// rolledBack is group.EachAlone's test for SQLite: a failed SQLite
+// transaction is always rolled back, so retrying each call alone cannot
+// store anything twice.
+func rolledBack(error) bool { return true }
 
 // insertTx stores the events of calls in one transaction, with retention,
 // and on success sets each call's Out.

@@ -179,7 +179,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := s.prepare(ctx); err != nil {
 		return fail("prepare", err)
 	}
-	s.group = group.Start(s.commitGroup, groupMaxEvents, groupMaxWait)
+	s.group = group.Start(group.EachAlone(s.insertTx, rolledBack), groupMaxEvents, groupMaxWait)
 	return s, nil
 }
 
