@@ -60,12 +60,9 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ts := now.Format(timeLayout)
 
-	prunedKeys := false
-	if now.Sub(s.keysPrunedAt) >= keyPruneEvery {
-		if _, err := tx.StmtContext(ctx, s.pruneKeysStmt).ExecContext(ctx, now.Add(-storage.IdempotencyKeyTTL).Format(timeLayout)); err != nil {
-			return fmt.Errorf("prune idempotency keys: %w", err)
-		}
-		prunedKeys = true
+	prunedKeys, err := s.pruneKeysDue(ctx, tx, now)
+	if err != nil {
+		return err
 	}
 
 	b := batch.New(calls)
@@ -73,31 +70,16 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	if err != nil {
 		return err
 	}
-	// Which events are new: those without a key, and the first of each key
-	// not stored yet.
 	out := make([]storage.Event, len(b.Events))
-	var fresh rows
-	for i, e := range b.Events {
-		if b.Repeats(i) {
-			continue
-		}
-		if st, ok := stored[e.IdempotencyKey]; ok && e.IdempotencyKey != "" {
-			out[i] = batch.DuplicateOf(st, e)
-			continue
-		}
-		fresh.add(i, e, eventTS(e, now, ts))
-	}
-
+	fresh := freshRows(b, stored, out, now, ts)
 	if err := s.insertRows(ctx, tx, fresh); err != nil {
 		return err
 	}
 	if err := s.insertKeys(ctx, tx, fresh, ts); err != nil {
 		return err
 	}
-	if fresh.added.Any() {
-		if err := s.retain(ctx, tx, fresh.added); err != nil {
-			return err
-		}
+	if err := s.retain(ctx, tx, fresh.added); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -111,6 +93,36 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	}
 	b.Finish(out)
 	return nil
+}
+
+// pruneKeysDue deletes the expired idempotency keys when the last prune is
+// keyPruneEvery old, and reports whether it did.
+func (s *Store) pruneKeysDue(ctx context.Context, tx *sql.Tx, now time.Time) (bool, error) {
+	if now.Sub(s.keysPrunedAt) < keyPruneEvery {
+		return false, nil
+	}
+	if _, err := tx.StmtContext(ctx, s.pruneKeysStmt).ExecContext(ctx, now.Add(-storage.IdempotencyKeyTTL).Format(timeLayout)); err != nil {
+		return false, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return true, nil
+}
+
+// freshRows picks the events of b to insert: those without a key, and the
+// first of each key not stored yet. The first of a stored key is answered
+// in out with the stored event; repeats are left to Batch.Finish.
+func freshRows(b *batch.Batch, stored map[string]storage.Event, out []storage.Event, now time.Time, ts string) rows {
+	var fresh rows
+	for i, e := range b.Events {
+		if b.Repeats(i) {
+			continue
+		}
+		if st, ok := stored[e.IdempotencyKey]; ok && e.IdempotencyKey != "" {
+			out[i] = batch.DuplicateOf(st, e)
+			continue
+		}
+		fresh.add(i, e, eventTS(e, now, ts))
+	}
+	return fresh
 }
 
 // rows are the events of a group to insert, with where each stands in the
@@ -194,6 +206,9 @@ func counterColumn(source string) string {
 // passes its threshold, deletes every event of the source older than its
 // keep-th newest.
 func (s *Store) retain(ctx context.Context, tx *sql.Tx, added retention.Count) error {
+	if !added.Any() {
+		return nil
+	}
 	var stored retention.Count
 	err := tx.StmtContext(ctx, s.countStmt).QueryRowContext(ctx, added.App, added.Vitals).Scan(&stored.App, &stored.Vitals)
 	if err != nil {
