@@ -4,9 +4,10 @@
 //
 // vitals must start while PostgreSQL is down. Open therefore never touches
 // the network: it returns a Store that answers storage.ErrUnavailable until
-// Connect (one attempt) or ConnectLoop (retries with backoff) has created the
-// schema and applied the migrations. After that, errors that mean "the server
-// cannot be reached" are also reported as storage.ErrUnavailable.
+// Connect (one attempt) or ConnectLoop (attempts at least every
+// RetryInterval) has created the schema and applied the migrations. After
+// that, errors that mean "the server cannot be reached" are also reported as
+// storage.ErrUnavailable.
 package postgres
 
 import (
