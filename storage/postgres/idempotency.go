@@ -128,10 +128,6 @@ func (s *Store) insertKeyedTx(ctx context.Context, b *batch.Batch) error {
 	if err != nil {
 		return err
 	}
-	if pruningKeys {
-		s.keysPrunedAt = time.Now()
-	}
-
 	out := make([]storage.Event, len(b.Events))
 	for i, e := range b.Events {
 		switch {
@@ -157,8 +153,8 @@ func (s *Store) insertKeyedTx(ctx context.Context, b *batch.Batch) error {
 
 // sendKeyed sends insertKeyedTx's batch and reads its answers: the events
 // stored earlier under the keys, the ids of the events inserted (into ids)
-// and the transaction's now(). Only a nil error means the commit is
-// durable.
+// and the transaction's now(); it notes a key prune that committed. Only a
+// nil error means the commit is durable.
 func (s *Store) sendKeyed(ctx context.Context, q *pgx.Batch, pruningKeys bool, ids []int64) (map[string]storage.Event, time.Time, error) {
 	br := s.pool.SendBatch(ctx, q)
 	_, err := br.Exec()
@@ -182,6 +178,9 @@ func (s *Store) sendKeyed(ctx context.Context, q *pgx.Batch, pruningKeys bool, i
 	// Close reads to the end of the batch, past the commit.
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && pruningKeys {
+		s.keysPrunedAt = time.Now()
 	}
 	return stored, created, err
 }
