@@ -63,8 +63,9 @@ type Options struct {
 	// Schema holds every vitals table; empty means DefaultSchema. Any name
 	// is safe: it is always quoted.
 	Schema string
-	// EventsKeep is how many of the newest events retention keeps; zero
-	// means storage.DefaultEventsKeep.
+	// EventsKeep is how many of the application's newest events
+	// retention keeps; zero means storage.DefaultEventsKeep. vitals' own
+	// events keep storage.DefaultVitalsEventsKeep besides.
 	EventsKeep int
 	// MaxConns caps the pool; zero keeps pgxpool's default
 	// (max(4, number of CPUs)) unless the URL sets pool_max_conns.

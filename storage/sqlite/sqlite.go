@@ -63,8 +63,9 @@ type migrator = migrate.Runner
 
 // Options configure Open. The zero value is the production default.
 type Options struct {
-	// EventsKeep is how many of the newest events retention keeps;
-	// zero means storage.DefaultEventsKeep.
+	// EventsKeep is how many of the application's newest events
+	// retention keeps; zero means storage.DefaultEventsKeep. vitals' own
+	// events keep storage.DefaultVitalsEventsKeep besides.
 	EventsKeep int
 	// SyncFull selects synchronous=FULL: an acknowledged event then
 	// survives a power loss, at about a third of the single-event speed.
