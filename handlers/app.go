@@ -21,9 +21,20 @@ type Snapshots interface {
 	Latest() *probes.Rendered
 }
 
+// Store is the slice of the store the HTTP surface uses: the feed's events
+// (listed, written, erased), the backend's name for the page, and the
+// session key setting (session.go). storage.Store satisfies it.
+type Store interface {
+	storage.EventReader
+	storage.EventWriter
+	storage.EventEraser
+	Backend() string
+	sessionKeyStore
+}
+
 // Config is what the HTTP surface needs; main builds every part.
 type Config struct {
-	Store     storage.Store
+	Store     Store
 	Snapshots Snapshots
 	Creds     *Credentials
 	Site      *web.Site
@@ -67,7 +78,7 @@ type Config struct {
 
 type server struct {
 	Config
-	store storage.Store
+	store Store
 	creds *Credentials
 	log   *slog.Logger
 	expo  expositionCache

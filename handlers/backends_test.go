@@ -21,7 +21,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 }
 
 // poolOf is the PostgreSQL pool behind a store, nil for SQLite.
-func poolOf(s storage.Store) *pgxpool.Pool {
+func poolOf(s any) *pgxpool.Pool {
 	if p, ok := s.(interface{ Pool() *pgxpool.Pool }); ok {
 		return p.Pool()
 	}

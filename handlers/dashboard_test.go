@@ -183,7 +183,7 @@ func TestFeedWithStoreDown(t *testing.T) {
 // failingStore is a store whose reads fail as an unreachable PostgreSQL's
 // do; the real one cannot be made to fail on demand inside a unit test
 // (the browser test stops a real one).
-type failingStore struct{ storage.Store }
+type failingStore struct{ harnessStore }
 
 func (failingStore) ListEvents(context.Context, storage.EventFilter) ([]storage.Event, error) {
 	return nil, storage.ErrUnavailable

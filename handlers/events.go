@@ -448,9 +448,10 @@ func (s *server) eraseEvents(c *fiber.Ctx) error {
 	}
 	details, _ := json.Marshal(map[string]int64{"deleted": n}) // a map of ints always encodes
 	if _, err := s.store.InsertEvents(c.UserContext(), []storage.NewEvent{{
-		Type:    TypeEventsErased,
+		Type:    storage.TypeEventsErased,
 		Message: fmt.Sprintf("Erased %d events of one person on request", n),
 		Details: details,
+		Source:  storage.SourceVitals,
 	}}); err != nil {
 		// The erasure is done and must be reported as done.
 		s.log.Warn("erase events: record the erasure", "err", err)
@@ -458,9 +459,6 @@ func (s *server) eraseEvents(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"deleted": n})
 }
-
-// TypeEventsErased is the type of the event recording an erasure.
-const TypeEventsErased = "events.erased"
 
 // csrfHeader carries the page's CSRF token on requests a script on the
 // page sends (the form field csrf works too).

@@ -35,23 +35,30 @@ const (
 type harness struct {
 	t     testing.TB
 	app   *fiber.App
-	store storage.Store
+	store harnessStore
 }
 
-func newHarness(t testing.TB, store storage.Store) *harness {
+// harnessStore is what the harness needs of a store: the HTTP surface's
+// slice, and Ping for the database probe and /health. Fakes embed it.
+type harnessStore interface {
+	handlers.Store
+	Ping(ctx context.Context) error
+}
+
+func newHarness(t testing.TB, store harnessStore) *harness {
 	t.Helper()
 	return newHarnessWith(t, store, nil)
 }
 
 // newHarnessWith is newHarness with the API-latency window wired in.
-func newHarnessWith(t testing.TB, store storage.Store, latency *probes.LatencyWindow) *harness {
+func newHarnessWith(t testing.TB, store harnessStore, latency *probes.LatencyWindow) *harness {
 	t.Helper()
 	return newHarnessConfig(t, store, func(c *handlers.Config) { c.Latency = latency })
 }
 
 // newHarnessConfig is newHarness with the configuration changed by edit
 // before the app is built (a session key from the store, a trusted proxy).
-func newHarnessConfig(t testing.TB, store storage.Store, edit func(*handlers.Config)) *harness {
+func newHarnessConfig(t testing.TB, store harnessStore, edit func(*handlers.Config)) *harness {
 	t.Helper()
 	site, err := web.New()
 	if err != nil {

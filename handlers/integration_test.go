@@ -529,7 +529,7 @@ func TestEraseEventsByEmail(t *testing.T) {
 			t.Fatalf("deleted %d, want 3", got.Deleted)
 		}
 		left := h.stored()
-		if len(left) != 2 || left[0].Type != handlers.TypeEventsErased || left[1].Message != "m2" {
+		if len(left) != 2 || left[0].Type != storage.TypeEventsErased || left[1].Message != "m2" {
 			t.Fatalf("left after erasure: %+v", left)
 		}
 		if strings.Contains(strings.ToLower(left[0].Message+string(left[0].Details)), "anna") {

@@ -175,9 +175,9 @@ func (s *server) login(c *fiber.Ctx) error {
 	// cases take the same time.
 	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(AdminUser)) != 1 {
 		lockedNow := s.limiter.fail(addr, now)
-		s.recordSignIn(c.UserContext(), web.TypeSignInFailed, "A sign-in from "+addr+" failed: wrong user name or password", addr, nil)
+		s.recordSignIn(c.UserContext(), storage.TypeSignInFailed, "A sign-in from "+addr+" failed: wrong user name or password", addr, nil)
 		if lockedNow {
-			s.recordSignIn(c.UserContext(), web.TypeLockedOut,
+			s.recordSignIn(c.UserContext(), storage.TypeLockedOut,
 				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), LoginMaxFailures),
 				addr, map[string]any{"failures": LoginMaxFailures, "locked_seconds": int(LoginLockout / time.Second)})
 			return s.lockedOut(c, user, LoginLockout)
@@ -189,7 +189,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	_, value := s.sess.issue(k, now)
 	s.setCookie(c, sessionCookie, value, s.sess.ttl)
 	s.setCookie(c, csrfCookie, "", -1)
-	s.recordSignIn(c.UserContext(), web.TypeSignedIn, "The admin signed in from "+addr, addr, nil)
+	s.recordSignIn(c.UserContext(), storage.TypeSignedIn, "The admin signed in from "+addr, addr, nil)
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
@@ -210,7 +210,7 @@ func (s *server) recordSignIn(ctx context.Context, typ, message, addr string, ex
 	details, _ := json.Marshal(d) // a map of strings and ints always encodes
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := s.store.InsertEvents(ctx, []storage.NewEvent{{Type: typ, Message: message, Details: details}}); err != nil {
+	if _, err := s.store.InsertEvents(ctx, []storage.NewEvent{{Type: typ, Message: message, Details: details, Source: storage.SourceVitals}}); err != nil {
 		s.log.Warn("sign-in: record event", "type", typ, "address", addr, "err", err)
 	}
 }

@@ -204,7 +204,7 @@ func (o *openAPI) unseen() []string {
 
 // unavailableStore is a store whose database is down: the one failure a
 // real store cannot be made to show on demand inside one test.
-type unavailableStore struct{ storage.Store }
+type unavailableStore struct{ harnessStore }
 
 func (unavailableStore) InsertEvents(context.Context, []storage.NewEvent) ([]storage.Event, error) {
 	return nil, fmt.Errorf("insert: %w", storage.ErrUnavailable)

@@ -24,7 +24,6 @@ import (
 
 	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/probes"
-	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 	"github.com/vitalsdev/vitals/web"
@@ -58,7 +57,7 @@ type metricsOptions struct {
 	// dbPing replaces the store's ping in the database probe.
 	dbPing func(context.Context) error
 	// store replaces the fresh SQLite store.
-	store storage.Store
+	store harnessStore
 	// change, when set, edits the app's Config before it is built.
 	change func(*handlers.Config)
 }

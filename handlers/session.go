@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/vitalsdev/vitals/storage"
 )
 
 // Cookie names. The session cookie is the admin's credential; the CSRF
@@ -66,7 +64,7 @@ func deriveSessionKeys(secret []byte) *sessionKeys {
 // stateless: the cookie carries its id and expiry under an HMAC, so checking
 // one costs no query. Signing out clears the cookie in the browser.
 type sessions struct {
-	store storage.Store
+	store sessionKeyStore
 	ttl   time.Duration
 	keys  atomic.Pointer[sessionKeys]
 
@@ -74,7 +72,12 @@ type sessions struct {
 	lastTry time.Time
 }
 
-func newSessions(store storage.Store, secret []byte, ttl time.Duration) *sessions {
+// sessionKeyStore keeps the generated session signing key.
+type sessionKeyStore interface {
+	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+}
+
+func newSessions(store sessionKeyStore, secret []byte, ttl time.Duration) *sessions {
 	if ttl <= 0 {
 		ttl = DefaultSessionTTL
 	}

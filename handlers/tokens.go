@@ -72,7 +72,7 @@ type tokenUse struct {
 // StoredTokens is the set of live stored tokens, reloaded in the background.
 // It is safe for concurrent use.
 type StoredTokens struct {
-	store storage.Store
+	store TokenSource
 	log   *slog.Logger
 	// Poll and Flush are TokenPollInterval and TokenUsageFlush unless
 	// changed before Run.
@@ -94,7 +94,16 @@ type StoredTokens struct {
 
 // NewStoredTokens makes the set; it is empty until Run loads
 // it. logger may be nil.
-func NewStoredTokens(store storage.Store, logger *slog.Logger) *StoredTokens {
+// TokenSource is what StoredTokens needs of the store: the stored tokens,
+// their version, and a place to record when they were last used.
+// storage.Store satisfies it.
+type TokenSource interface {
+	Tokens(ctx context.Context) ([]storage.Token, error)
+	TokensVersion(ctx context.Context) (string, error)
+	TouchTokens(ctx context.Context, used map[int64]time.Time) error
+}
+
+func NewStoredTokens(store TokenSource, logger *slog.Logger) *StoredTokens {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

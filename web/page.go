@@ -153,13 +153,6 @@ type EventType struct {
 	Icon string
 }
 
-// SignInTypes are the events vitals records about the admin's sign-ins.
-const (
-	TypeSignedIn     = "admin.signed_in"
-	TypeSignInFailed = "admin.sign_in_failed"
-	TypeLockedOut    = "admin.locked_out"
-)
-
 // EventTypes lists the types the feed has a label and an icon for: the
 // seed's six, then vitals' own sign-in events.
 func EventTypes() []EventType {
@@ -170,9 +163,9 @@ func EventTypes() []EventType {
 		{"stream_started", "type.stream_started", "i-play"},
 		{"stream_stopped", "type.stream_stopped", "i-stop"},
 		{"track_added", "type.track_added", "i-track"},
-		{TypeSignedIn, "type.admin.signed_in", "i-key"},
-		{TypeSignInFailed, "type.admin.sign_in_failed", "i-key"},
-		{TypeLockedOut, "type.admin.locked_out", "i-key"},
+		{storage.TypeSignedIn, "type.admin.signed_in", "i-key"},
+		{storage.TypeSignInFailed, "type.admin.sign_in_failed", "i-key"},
+		{storage.TypeLockedOut, "type.admin.locked_out", "i-key"},
 	}
 }
 
@@ -180,7 +173,7 @@ func EventTypes() []EventType {
 const OtherIcon = "i-dot"
 
 // SignInChip is the chip value that selects every sign-in event.
-const SignInChip = TypeSignedIn + "," + TypeSignInFailed + "," + TypeLockedOut
+const SignInChip = storage.TypeSignedIn + "," + storage.TypeSignInFailed + "," + storage.TypeLockedOut
 
 func eventType(t string) (EventType, bool) {
 	for _, et := range EventTypes() {
@@ -209,7 +202,7 @@ func Chips(selected []string) []Chip {
 		chips = append(chips, Chip{Value: et.Type, Key: et.Key, Icon: et.Icon, Checked: sel[et.Type]})
 	}
 	chips = append(chips, Chip{Value: SignInChip, Key: "chip.signins", Icon: "i-key",
-		Checked: sel[TypeSignedIn] && sel[TypeSignInFailed] && sel[TypeLockedOut]})
+		Checked: sel[storage.TypeSignedIn] && sel[storage.TypeSignInFailed] && sel[storage.TypeLockedOut]})
 	group := chips[len(chips)-1].Checked
 	added := map[string]bool{}
 	for _, t := range selected {

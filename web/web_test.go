@@ -256,7 +256,7 @@ func TestChips(t *testing.T) {
 	if c, ok := byValue["admin.signed_in"]; !ok || !c.Checked || byValue[SignInChip].Checked {
 		t.Errorf("a single sign-in type: %+v", c)
 	}
-	all := Chips([]string{TypeSignedIn, TypeSignInFailed, TypeLockedOut})
+	all := Chips([]string{storage.TypeSignedIn, storage.TypeSignInFailed, storage.TypeLockedOut})
 	if len(all) != 7 || !all[6].Checked {
 		t.Errorf("sign-in group: %+v", all)
 	}

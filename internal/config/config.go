@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage/postgres"
 	"github.com/vitalsdev/vitals/web"
 )
 
@@ -387,24 +388,9 @@ func postgresURL(v string) error {
 	// What pgx would refuse later (a bad sslmode, connect_timeout or
 	// pool_max_conns) is refused now, with the start. No I/O happens here.
 	if _, err := pgxpool.ParseConfig(v); err != nil {
-		return fmt.Errorf("must be a valid postgres:// or postgresql:// URL: %s", pgReason(err))
+		return fmt.Errorf("must be a valid postgres:// or postgresql:// URL: %s", postgres.ParseErrorReason(err))
 	}
 	return nil
-}
-
-// pgReason is the short reason of a pgx parse error ("invalid port",
-// "sslmode is invalid"): its full text quotes the URL, password included.
-func pgReason(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "`: "); i >= 0 {
-		msg = msg[i+len("`: "):]
-	} else if strings.Contains(msg, "`") {
-		return "cannot be parsed"
-	}
-	if i := strings.Index(msg, " ("); i >= 0 {
-		msg = msg[:i]
-	}
-	return msg
 }
 
 func identPattern(v string) bool {

@@ -589,3 +589,65 @@ func TestLeastPrivilegedRole(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConnectLoopAfterBlackhole: started while the server accepts
+// connections and never answers, with a connect timeout of a minute, the
+// loop still connects within a few seconds of the server answering: the
+// hung attempts do not hold it, a new one starts at least every
+// RetryInterval.
+func TestConnectLoopAfterBlackhole(t *testing.T) {
+	rawURL, schema := postgrestest.Schema(t)
+	p := newProxy(t, target(t, rawURL), "hang")
+	s, err := postgres.Open(t.Context(), viaProxy(t, rawURL, p.addr()),
+		postgres.Options{Schema: schema, ConnectTimeout: time.Minute, AttemptTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ready := s.ConnectInBackground(nil)
+	time.Sleep(3 * time.Second) // attempts pile up, each hung for a minute
+	if s.Ready() {
+		t.Fatal("Ready() while the server never answers")
+	}
+	p.set("forward")
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not connected within 10s of the server answering")
+	}
+	if _, err := s.InsertEvents(t.Context(), []storage.NewEvent{{Type: "t", Message: "m"}}); err != nil {
+		t.Fatalf("InsertEvents: %v", err)
+	}
+}
+
+// TestCloseAwaitsConnectInBackground: the store owns the loop it started;
+// Close stops it and waits for it, hung attempts included, and no loop
+// starts after Close.
+func TestCloseAwaitsConnectInBackground(t *testing.T) {
+	p := newProxy(t, "", "hang")
+	s, err := postgres.Open(t.Context(), "postgres://vitals@"+p.addr()+"/vitals?sslmode=disable",
+		postgres.Options{ConnectTimeout: time.Minute, AttemptTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := s.ConnectInBackground(slog.New(slog.DiscardHandler))
+	time.Sleep(300 * time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waiting 5s after it was called")
+	}
+	select {
+	case <-ready:
+		t.Fatal("ready closed although the store never connected")
+	default:
+	}
+	if err := s.ConnectLoop(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("ConnectLoop after Close = %v, want store closed", err)
+	}
+}

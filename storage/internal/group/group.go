@@ -81,6 +81,9 @@ func Start(commit CommitFunc, maxEvents int, maxWait time.Duration) *Committer {
 // the group commits, Insert returns at once and the outcome is unknown, as
 // with any transaction whose commit is interrupted.
 func (c *Committer) Insert(ctx context.Context, events []storage.NewEvent) ([]storage.Event, error) {
+	if len(events) == 0 {
+		return []storage.Event{}, nil
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -169,5 +172,42 @@ func (c *Committer) commitGroup(calls []*Call) {
 			call.Err = errors.New("group commit: no result") // a bug in the commit function
 		}
 		close(call.done)
+	}
+}
+
+// TxFunc stores the events of calls in one transaction and, on success,
+// sets each call's Out.
+type TxFunc func(ctx context.Context, calls []*Call) error
+
+// EachAlone is both stores' CommitFunc: every call in one transaction
+// (tx); when that fails and rolledBack says the failure certainly rolled it
+// back (a rejected row, not a connection lost after the commit was sent),
+// each call again in a transaction of its own, so that only a call whose
+// own rows are rejected fails. Otherwise, or when ctx has ended, every call
+// fails with the group's error. Calls whose caller has gone are not
+// retried.
+func EachAlone(tx TxFunc, rolledBack func(error) bool) CommitFunc {
+	return func(ctx context.Context, calls []*Call) { eachAlone(ctx, calls, tx, rolledBack) }
+}
+
+func eachAlone(ctx context.Context, calls []*Call, tx TxFunc, rolledBack func(error) bool) {
+	err := tx(ctx, calls)
+	if err == nil {
+		return
+	}
+	if len(calls) == 1 || ctx.Err() != nil || !rolledBack(err) {
+		for _, c := range calls {
+			c.Err = err
+		}
+		return
+	}
+	for _, c := range calls {
+		if err := c.Ctx().Err(); err != nil {
+			c.Err = err
+			continue
+		}
+		if err := tx(ctx, []*Call{c}); err != nil {
+			c.Err = err
+		}
 	}
 }

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,5 +172,51 @@ func TestClose(t *testing.T) {
 	c.Close() // idempotent
 	if _, err := c.Insert(t.Context(), []storage.NewEvent{{}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Insert after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestEachAlone: a group that fails for a reason that rolled it back is
+// retried call by call, so only the bad call fails; any other failure fails
+// every call without a retry, since the commit may have happened.
+func TestEachAlone(t *testing.T) {
+	bad := errors.New("rejected row")
+	lost := errors.New("connection lost")
+	for _, c := range []struct {
+		name       string
+		groupErr   error
+		rolledBack bool
+		wantTx     int
+		wantErrs   []error
+	}{
+		{"rolled back", bad, true, 4, []error{nil, bad, nil}},
+		{"outcome unknown", lost, false, 1, []error{lost, lost, lost}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := make([]*Call, 3)
+			for i := range calls {
+				calls[i] = &Call{Events: []storage.NewEvent{{Type: "t", Message: fmt.Sprint(i)}}, ctx: context.Background()}
+			}
+			txs := 0
+			tx := func(_ context.Context, group []*Call) error {
+				txs++
+				if len(group) > 1 {
+					return c.groupErr
+				}
+				if group[0] == calls[1] {
+					return bad
+				}
+				group[0].Out = []storage.Event{{Type: "t"}}
+				return nil
+			}
+			EachAlone(tx, func(err error) bool { return c.rolledBack })(context.Background(), calls)
+			if txs != c.wantTx {
+				t.Errorf("%d transactions, want %d", txs, c.wantTx)
+			}
+			for i, call := range calls {
+				if !errors.Is(call.Err, c.wantErrs[i]) || (c.wantErrs[i] == nil && call.Err != nil) {
+					t.Errorf("call %d error = %v, want %v", i, call.Err, c.wantErrs[i])
+				}
+			}
+		})
 	}
 }
