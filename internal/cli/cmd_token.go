@@ -17,12 +17,6 @@ import (
 	"github.com/vitalsdev/vitals/storage"
 )
 
-// Activity event types written by `vitals token`.
-const (
-	typeTokenCreated = "token.created"
-	typeTokenRevoked = "token.revoked"
-)
-
 // tokenNamePattern is what a token's name may be: it starts with a letter,
 // so that `vitals token revoke 12` can only mean the id.
 var tokenNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
@@ -136,7 +130,7 @@ func tokenCreate(ctx context.Context, store storage.Store, where, name, kind str
 		fmt.Fprintln(stderr, "vitals token create:", err)
 		return exitFailed
 	}
-	recordTokenEvent(ctx, store, typeTokenCreated, fmt.Sprintf("API token %q (%s) created", t.Name, t.Kind), t, stderr)
+	recordTokenEvent(ctx, store, storage.TypeTokenCreated, fmt.Sprintf("API token %q (%s) created", t.Name, t.Kind), t, stderr)
 	// The token alone on standard output, for $(...); the words around it
 	// on standard error. The one secret vitals prints, because it was asked
 	// for, and only this once.
@@ -213,7 +207,7 @@ func tokenRevoke(ctx context.Context, store storage.Store, target string, stdout
 		fmt.Fprintln(stderr, "vitals token revoke:", err)
 		return exitFailed
 	}
-	recordTokenEvent(ctx, store, typeTokenRevoked, fmt.Sprintf("API token %q (%s) revoked", t.Name, t.Kind), t, stderr)
+	recordTokenEvent(ctx, store, storage.TypeTokenRevoked, fmt.Sprintf("API token %q (%s) revoked", t.Name, t.Kind), t, stderr)
 	fmt.Fprintf(stdout, "Token %q (%s, id %d) revoked; running servers refuse it within a second.\n", t.Name, t.Kind, t.ID)
 	return exitOK
 }
@@ -222,7 +216,7 @@ func tokenRevoke(ctx context.Context, store storage.Store, target string, stdout
 // the change is made either way, so a failure is only reported.
 func recordTokenEvent(ctx context.Context, store storage.Store, typ, message string, t storage.Token, stderr io.Writer) {
 	details, _ := json.Marshal(map[string]any{"token_id": t.ID, "name": t.Name, "kind": t.Kind}) // always encodes
-	if _, err := store.InsertEvents(ctx, []storage.NewEvent{{Type: typ, Message: message, Details: details}}); err != nil {
+	if _, err := store.InsertEvents(ctx, []storage.NewEvent{{Type: typ, Message: message, Details: details, Source: storage.SourceVitals}}); err != nil {
 		fmt.Fprintf(stderr, "vitals token: the change is made, but recording it in the activity feed failed: %v\n", err)
 	}
 }

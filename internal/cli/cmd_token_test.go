@@ -111,7 +111,7 @@ func TestTokenCommand(t *testing.T) {
 		}
 
 		// Every create and revoke is in the feed, never with the token.
-		evs, err := s.ListEvents(t.Context(), storage.EventFilter{Types: []string{typeTokenCreated, typeTokenRevoked}})
+		evs, err := s.ListEvents(t.Context(), storage.EventFilter{Types: []string{storage.TypeTokenCreated, storage.TypeTokenRevoked}})
 		if err != nil {
 			t.Fatal(err)
 		}
