@@ -469,7 +469,7 @@ const csrfHeader = "X-CSRF-Token"
 // sessionCSRF guards a state-changing API route the admin's browser may
 // call: when the session cookie is the request's credential, the request
 // must carry the CSRF token bound to that session (header X-CSRF-Token, or
-// the csrf form or query field). A credential a browser never sends by
+// the csrf query field). A credential a browser never sends by
 // itself (a bearer token) needs none.
 func (s *server) sessionCSRF(c *fiber.Ctx) error {
 	if _, ok := c.Locals(sessionLocal).(session); !ok {
@@ -482,7 +482,7 @@ func (s *server) sessionCSRF(c *fiber.Ctx) error {
 	b, ok := s.csrfBinding(c, false)
 	got := c.Get(csrfHeader)
 	if got == "" {
-		got = c.FormValue("csrf")
+		got = c.Query("csrf")
 	}
 	want := csrfToken(k, b)
 	if !ok || len(got) != len(want) || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {

@@ -148,7 +148,7 @@ func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg string) error {
 // refused form is recorded in the activity feed, never with the password.
 func (s *server) login(c *fiber.Ctx) error {
 	cat := s.Site.Catalog(s.lang(c))
-	user := c.FormValue("username")
+	user := formValue(c, "username")
 	if len(user) > 100 {
 		user = user[:100]
 	}
@@ -166,7 +166,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	if left := s.limiter.locked(addr, now); left > 0 {
 		return s.lockedOut(c, user, left)
 	}
-	ok, err := s.creds.checkAdmin(c.FormValue("password"))
+	ok, err := s.creds.checkAdmin(formValue(c, "password"))
 	if errors.Is(err, errAdminNotLoaded) {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
@@ -231,7 +231,7 @@ func (s *server) logout(c *fiber.Ctx) error {
 // setPrefs remembers the language and the theme chosen with the page's
 // switches, then goes back to the page the form was on.
 func (s *server) setPrefs(c *fiber.Ctx) error {
-	back := c.FormValue("back")
+	back := formValue(c, "back")
 	if back != "/login" {
 		back = "/" // never anywhere else: no open redirect
 	}
@@ -239,14 +239,14 @@ func (s *server) setPrefs(c *fiber.Ctx) error {
 	if err != nil || !s.checkCSRF(c, k) {
 		return c.Redirect(back, fiber.StatusSeeOther)
 	}
-	if v := c.FormValue("lang"); v != "" {
+	if v := formValue(c, "lang"); v != "" {
 		if l, ok := web.ParseLang(v); ok {
 			s.setCookie(c, langCookie, string(l), prefsMaxAge)
 		}
 	}
-	switch c.FormValue("theme") {
+	switch formValue(c, "theme") {
 	case "light", "dark":
-		s.setCookie(c, themeCookie, c.FormValue("theme"), prefsMaxAge)
+		s.setCookie(c, themeCookie, formValue(c, "theme"), prefsMaxAge)
 	case "system":
 		s.setCookie(c, themeCookie, "", -1)
 	}

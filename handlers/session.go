@@ -227,7 +227,7 @@ func (s *server) checkCSRF(c *fiber.Ctx, k *sessionKeys) bool {
 	if !ok {
 		return false
 	}
-	got := c.FormValue("csrf")
+	got := formValue(c, "csrf")
 	want := csrfToken(k, b)
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
