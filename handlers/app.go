@@ -101,7 +101,8 @@ func New(cfg Config) *fiber.App {
 		DisableStartupMessage: true,
 		BodyLimit:             MaxBatchBody,
 		ErrorHandler:          s.errorHandler,
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           readTimeout,
+		ReadBufferSize:        maxHeaderBytes,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
