@@ -112,10 +112,12 @@ func New(cfg Config) *fiber.App {
 		DisableStartupMessage: true,
 		BodyLimit:             MaxBatchBody,
 		ErrorHandler:          s.errorHandler,
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           readTimeout,
+		ReadBufferSize:        maxHeaderBytes,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	s.tuneServer(app.Server())
 	// Outermost, so that the request id is on every response and the
 	// status logged is the one sent.
 	app.Use(s.requestLog(newRequestIDs()))
@@ -123,6 +125,7 @@ func New(cfg Config) *fiber.App {
 		app.Use(s.recordLatency)
 	}
 	app.Use(s.securityHeaders)
+	app.Use(s.edgeChecks)
 
 	// Public: the platform's health check and the fingerprinted assets.
 	app.Get("/health", s.health)
@@ -134,8 +137,8 @@ func New(cfg Config) *fiber.App {
 	// The sign-in form and the language and theme switches answer without
 	// a session; each form carries its CSRF token.
 	app.Get("/login", zip, s.loginPage)
-	app.Post("/login", s.login)
-	app.Post("/prefs", s.setPrefs)
+	app.Post("/login", smallForm, s.login)
+	app.Post("/prefs", smallForm, s.setPrefs)
 	if cfg.MetricsPublic {
 		app.Get("/metrics", s.metrics)
 	}
@@ -148,7 +151,7 @@ func New(cfg Config) *fiber.App {
 	// do no I/O and stay on the fast path.
 	db := s.deadline
 	app.Get("/", s.signedIn, db, zip, s.page)
-	app.Post("/logout", s.signedIn, s.logout)
+	app.Post("/logout", s.signedIn, smallForm, s.logout)
 	app.Get("/partials/cards", admin, zip, s.cardsPartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
@@ -197,16 +200,6 @@ func (s *server) deadline(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
-	return c.Next()
-}
-
-// securityHeaders sets the headers every response carries. The policy
-// allows no inline script or style: the page needs neither.
-func (s *server) securityHeaders(c *fiber.Ctx) error {
-	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-	c.Set("X-Content-Type-Options", "nosniff")
-	c.Set("Referrer-Policy", "no-referrer")
-	c.Set("X-Frame-Options", "DENY")
 	return c.Next()
 }
 

@@ -79,6 +79,9 @@ func (c *Credentials) AdminFromEnv() bool { return c.adminEnv != nil }
 
 var errAdminNotLoaded = errors.New("admin password not loaded yet")
 
+// maxBcryptPassword is the most bcrypt reads of a password.
+const maxBcryptPassword = 72
+
 // checkAdmin compares a password with the admin's in constant time.
 func (c *Credentials) checkAdmin(password string) (bool, error) {
 	sum := sha256.Sum256([]byte(password))
@@ -91,6 +94,15 @@ func (c *Credentials) checkAdmin(password string) (bool, error) {
 	}
 	if v := c.verified.Load(); v != nil && subtle.ConstantTimeCompare(sum[:], v[:]) == 1 {
 		return true, nil
+	}
+	// bcrypt reads only the first 72 bytes, so a longer password would
+	// match on its prefix. A stored hash never holds a longer one (`vitals
+	// admin set-password` and bcrypt.GenerateFromPassword refuse them), so
+	// a longer password is simply wrong: compared in full, whatever its
+	// length. bcrypt still runs, so the answer takes the same time.
+	if len(password) > maxBcryptPassword {
+		_ = bcrypt.CompareHashAndPassword(*hash, []byte(password[:maxBcryptPassword]))
+		return false, nil
 	}
 	if bcrypt.CompareHashAndPassword(*hash, []byte(password)) != nil {
 		return false, nil

@@ -2,12 +2,16 @@ package handlers
 
 import (
 	"bytes"
+	"compress/gzip"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"regexp"
 	"strconv"
@@ -106,11 +110,12 @@ func validateEvent(in eventInput, index *int, now time.Time) (storage.NewEvent, 
 			bad("details", fmt.Sprintf("is larger than %d bytes", maxDetailsBytes))
 		case d[0] != '{':
 			bad("details", "must be a JSON object")
-		case bytes.Contains(d, []byte(`\u0000`)):
-			// PostgreSQL's jsonb cannot hold NUL; refuse it on both backends
-			// so they accept the same events.
-			bad("details", "must not contain NUL characters")
 		default:
+			if msg := checkDetails(d); msg != "" {
+				// The same verdict on both backends, before the store sees it.
+				bad("details", msg)
+				break
+			}
 			ev.Details = append(json.RawMessage(nil), d...)
 		}
 	}
@@ -159,80 +164,29 @@ func emailShaped(s string) bool {
 	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.ContainsAny(s, " \t\r\n")
 }
 
-// decodeStrict decodes one JSON value, refusing unknown fields and trailing
-// data, and words errors so that a client can fix the request.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonProblem(err)
-	}
-	if dec.More() {
-		return newProblem(fiber.StatusBadRequest, "the body holds more than one JSON value")
-	}
-	return nil
-}
-
-func jsonProblem(err error) *Problem {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return &Problem{Status: fiber.StatusBadRequest, Detail: "a field has the wrong type",
-			Errors: []FieldError{{Field: te.Field, Message: "must be a JSON " + jsonKind(te.Type.Kind().String())}}}
-	}
-	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field ") {
-		field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
-		return &Problem{Status: fiber.StatusBadRequest, Detail: "unknown field",
-			Errors: []FieldError{{Field: field, Message: "is not a field of an event"}}}
-	}
-	return newProblem(fiber.StatusBadRequest, "the body is not valid JSON: "+strings.TrimPrefix(msg, "json: "))
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "ptr", "string":
-		return "string"
-	case "slice":
-		return "array or object"
-	}
-	return k
-}
-
 // postEvents stores one event (a JSON object) or a batch (a JSON array) in
 // one transaction. Nothing is stored unless every event is valid.
 func (s *server) postEvents(c *fiber.Ctx) error {
-	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
-		return newProblem(fiber.StatusUnsupportedMediaType, "send the event as application/json")
+	if !jsonContentType(c.Get(fiber.HeaderContentType)) {
+		return newProblem(fiber.StatusUnsupportedMediaType, "send the event as application/json (at most a charset=utf-8 parameter)")
 	}
-	body := bytes.TrimSpace(c.Body())
+	body, err := ingestBody(c)
+	if err != nil {
+		return err
+	}
+	body = bytes.TrimSpace(body)
 	if !utf8.Valid(body) {
 		return newProblem(fiber.StatusBadRequest, "the body is not valid UTF-8")
 	}
 	if len(body) == 0 {
 		return newProblem(fiber.StatusBadRequest, "the body is empty; send an event object or an array of them")
 	}
-	batch := body[0] == '['
-	if !batch && len(body) > MaxEventBody {
+	if body[0] != '[' && len(body) > MaxEventBody {
 		return newProblem(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a single event body may be at most %d bytes", MaxEventBody))
 	}
-
-	var inputs []eventInput
-	if batch {
-		if err := decodeStrict(body, &inputs); err != nil {
-			return err
-		}
-		if len(inputs) == 0 {
-			return newProblem(fiber.StatusBadRequest, "the batch is empty")
-		}
-		if len(inputs) > MaxBatchEvents {
-			return newProblem(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a batch may hold at most %d events", MaxBatchEvents))
-		}
-	} else {
-		var one eventInput
-		if err := decodeStrict(body, &one); err != nil {
-			return err
-		}
-		inputs = []eventInput{one}
+	inputs, batch, err := decodeEvents(body)
+	if err != nil {
+		return err
 	}
 
 	events := make([]storage.NewEvent, len(inputs))
@@ -245,6 +199,9 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 			*idx = i
 		}
 		ev, fe := validateEvent(in, idx, now)
+		if p := reservedPrefix(ev.Type); p != "" {
+			fe = append(fe, FieldError{Index: idx, Field: "type", Message: fmt.Sprintf("uses the prefix %q, reserved for vitals' own events", p)})
+		}
 		events[i] = ev
 		errs = append(errs, fe...)
 	}
@@ -259,13 +216,17 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 	// 201 when anything was stored; 200 when every event repeated an
 	// idempotency key already stored, so that a retry reads as "already
 	// done".
-	out := make([]postedEvent, len(stored))
+	out := make([]any, len(stored))
 	newOnes := make([]storage.Event, 0, len(stored))
 	for i, e := range stored {
-		out[i] = postedEvent{Event: e, Duplicate: e.Duplicate}
-		if !e.Duplicate {
-			newOnes = append(newOnes, e)
+		if e.Duplicate {
+			// An ingest token writes and never reads: a repeated key says
+			// only which event it was, never what another client stored.
+			out[i] = duplicateEvent{ID: e.ID, CreatedAt: e.CreatedAt, Duplicate: true}
+			continue
 		}
+		out[i] = postedEvent{Event: e}
+		newOnes = append(newOnes, e)
 	}
 	s.Metrics.EventsIngested(newOnes)
 	if len(newOnes) > 0 {
@@ -279,17 +240,25 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 	return c.JSON(out[0])
 }
 
-// postedEvent is one event of the answer to a post: the event as stored,
-// and whether it repeated an idempotency key already stored (nothing new
-// was stored; id and created_at are the stored event's).
+// postedEvent is one newly stored event of the answer to a post.
 type postedEvent struct {
 	storage.Event
 	Duplicate bool `json:"duplicate"`
 }
 
-// postedBatch is the answer to a batch: its events in the order sent.
+// duplicateEvent answers for an event that repeated an idempotency key
+// already stored: nothing new was stored, and id and created_at are the
+// stored event's.
+type duplicateEvent struct {
+	ID        int64     `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Duplicate bool      `json:"duplicate"`
+}
+
+// postedBatch is the answer to a batch: its events in the order sent,
+// each a postedEvent or a duplicateEvent.
 type postedBatch struct {
-	Events []postedEvent `json:"events"`
+	Events []any `json:"events"`
 }
 
 // eventList is a page of GET /api/v1/events. NextCursor is absent on the
@@ -302,7 +271,7 @@ type eventList struct {
 // listEvents answers GET /api/v1/events, newest first, one page: the query
 // parseEventFilter reads, and cursor, the next_cursor of the page before.
 func (s *server) listEvents(c *fiber.Ctx) error {
-	f, err := parseEventFilter(c)
+	f, err := s.parseEventFilter(c)
 	if err != nil {
 		return err
 	}
@@ -321,7 +290,11 @@ func (s *server) listEvents(c *fiber.Ctx) error {
 	if len(events) > limit {
 		page.Events = events[:limit]
 		last := page.Events[limit-1]
-		page.NextCursor = encodeCursor(storage.EventCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		k, err := s.sess.key(c.UserContext())
+		if err != nil {
+			return fmt.Errorf("list events: cursor key: %w", storage.ErrUnavailable)
+		}
+		page.NextCursor = encodeCursor(k, storage.EventCursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(page)
@@ -329,25 +302,43 @@ func (s *server) listEvents(c *fiber.Ctx) error {
 
 // cursorVersion is the first byte of a cursor, so that its layout can
 // change without old cursors being misread.
-const cursorVersion = 1
+const cursorVersion = 2
+
+// cursorPayloadLen is the version, created_at and id; cursorMACLen the
+// signature's bytes kept after them.
+const (
+	cursorPayloadLen = 17
+	cursorMACLen     = 16
+)
 
 // encodeCursor makes the opaque next_cursor: base64url of a version byte,
-// created_at in Unix nanoseconds (the store's full precision) and the id.
-func encodeCursor(p storage.EventCursor) string {
-	var b [17]byte
+// created_at in Unix nanoseconds (the store's full precision), the id, and
+// an HMAC under a key derived from the session secret, so that every
+// instance sharing the secret verifies every other's cursors and nobody
+// else can make one.
+func encodeCursor(k *sessionKeys, p storage.EventCursor) string {
+	b := make([]byte, cursorPayloadLen, cursorPayloadLen+sha256.Size)
 	b[0] = cursorVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(p.CreatedAt.UnixNano()))
 	binary.BigEndian.PutUint64(b[9:], uint64(p.ID))
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	m := hmac.New(sha256.New, k.cursor)
+	m.Write(b)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(b)[:cursorPayloadLen+cursorMACLen])
 }
 
-// decodeCursor reads a cursor made by encodeCursor.
-func decodeCursor(s string) (storage.EventCursor, bool) {
+// decodeCursor reads a cursor made by encodeCursor, refusing any it did
+// not sign.
+func decodeCursor(k *sessionKeys, s string) (storage.EventCursor, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+	if err != nil || len(b) != cursorPayloadLen+cursorMACLen || b[0] != cursorVersion {
 		return storage.EventCursor{}, false
 	}
-	id := int64(binary.BigEndian.Uint64(b[9:]))
+	m := hmac.New(sha256.New, k.cursor)
+	m.Write(b[:cursorPayloadLen])
+	if !hmac.Equal(m.Sum(nil)[:cursorMACLen], b[cursorPayloadLen:]) {
+		return storage.EventCursor{}, false
+	}
+	id := int64(binary.BigEndian.Uint64(b[9:cursorPayloadLen]))
 	if id <= 0 {
 		return storage.EventCursor{}, false
 	}
@@ -359,7 +350,7 @@ func decodeCursor(s string) (storage.EventCursor, bool) {
 // comma-separated), since and until (RFC 3339; since inclusive, until
 // exclusive), q (text in the message or the user's email, ignoring case),
 // cursor and limit. Every bad parameter is named in the 400.
-func parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
+func (s *server) parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 	f := storage.EventFilter{Limit: defaultLimit}
 	var errs []FieldError
 	for _, raw := range c.Context().QueryArgs().PeekMulti("type") {
@@ -409,14 +400,18 @@ func parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 			errs = append(errs, FieldError{Field: "q", Message: "is not valid UTF-8"})
 		case utf8.RuneCountInString(q) > maxSearchRunes:
 			errs = append(errs, FieldError{Field: "q", Message: fmt.Sprintf("is longer than %d characters", maxSearchRunes)})
-		case strings.ContainsRune(q, 0):
-			errs = append(errs, FieldError{Field: "q", Message: "must not contain NUL characters"})
+		case strings.ContainsFunc(q, unicode.IsControl):
+			errs = append(errs, FieldError{Field: "q", Message: "must not contain control characters"})
 		default:
 			f.Search = q
 		}
 	}
 	if raw := c.Query("cursor"); raw != "" {
-		cur, ok := decodeCursor(raw)
+		k, err := s.sess.key(c.UserContext())
+		if err != nil {
+			return f, fmt.Errorf("list events: cursor key: %w", storage.ErrUnavailable)
+		}
+		cur, ok := decodeCursor(k, raw)
 		if !ok {
 			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this server made; pass next_cursor as it came"})
 		} else {
@@ -467,7 +462,7 @@ const csrfHeader = "X-CSRF-Token"
 // sessionCSRF guards a state-changing API route the admin's browser may
 // call: when the session cookie is the request's credential, the request
 // must carry the CSRF token bound to that session (header X-CSRF-Token, or
-// the csrf form or query field). A credential a browser never sends by
+// the csrf query field). A credential a browser never sends by
 // itself (a bearer token) needs none.
 func (s *server) sessionCSRF(c *fiber.Ctx) error {
 	if _, ok := c.Locals(sessionLocal).(session); !ok {
@@ -480,11 +475,60 @@ func (s *server) sessionCSRF(c *fiber.Ctx) error {
 	b, ok := s.csrfBinding(c, false)
 	got := c.Get(csrfHeader)
 	if got == "" {
-		got = c.FormValue("csrf")
+		got = c.Query("csrf")
 	}
 	want := csrfToken(k, b)
 	if !ok || len(got) != len(want) || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return newProblem(fiber.StatusForbidden, "the CSRF token is missing or wrong: send the page's token in the X-CSRF-Token header")
 	}
 	return c.Next()
+}
+
+// reservedPrefixes are the type namespaces of vitals' own events: an
+// ingest token may not write an event that looks like vitals' audit trail.
+var reservedPrefixes = []string{"admin.", "token.", "events.", "alert.", "vitals."}
+
+// reservedPrefix is the reserved prefix typ starts with, empty when none.
+func reservedPrefix(typ string) string {
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(typ, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// jsonContentType reports whether ct is exactly application/json with at
+// most a charset=utf-8 parameter.
+func jsonContentType(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	return err == nil && mt == fiber.MIMEApplicationJSON && onlyUTF8Charset(params)
+}
+
+// ingestBody is the request's body, decoded when it came gzipped (the
+// only encoding edgeChecks lets through, and only here). The decoder
+// reads at most one byte more than a batch may hold, so that a small
+// compressed body never becomes a large one in memory; the size limits
+// then apply to the decoded bytes.
+func ingestBody(c *fiber.Ctx) ([]byte, error) {
+	raw := c.Request().Body() // never fiber's c.Body(), which decompresses without a bound
+	if len(c.Request().Header.Peek(fiber.HeaderContentEncoding)) == 0 {
+		return raw, nil
+	}
+	src := bytes.NewReader(raw)
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		return nil, newProblem(fiber.StatusBadRequest, "the body is not valid gzip")
+	}
+	zr.Multistream(false)
+	out, err := io.ReadAll(io.LimitReader(zr, MaxBatchBody+1))
+	switch {
+	case len(out) > MaxBatchBody:
+		return nil, newProblem(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("the decoded body is larger than %d bytes", MaxBatchBody))
+	case err != nil:
+		return nil, newProblem(fiber.StatusBadRequest, "the body is not valid gzip")
+	case src.Len() > 0:
+		return nil, newProblem(fiber.StatusBadRequest, "the body holds data after its gzip stream")
+	}
+	return out, nil
 }

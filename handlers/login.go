@@ -32,21 +32,36 @@ const (
 // prefsMaxAge is how long the language and theme choices are remembered.
 const prefsMaxAge = 365 * 24 * time.Hour
 
-// loginLimiter counts failed sign-ins per client address, in memory: each
-// instance counts its own, which bounds guessing per instance.
+// maxPasswordChecks bounds the password checks (bcrypt) running at once,
+// whatever the number of addresses asking: each takes a core for tens of
+// milliseconds.
+const maxPasswordChecks = 2
+
+// passwordCheckWait is how long a sign-in waits for a free check before it
+// is answered 503.
+const passwordCheckWait = 3 * time.Second
+
+// loginLimiter holds each client address's sign-in budget, in memory:
+// each instance counts its own, which bounds guessing per instance. An
+// attempt takes its place in the budget before the password is checked,
+// so that a burst of parallel attempts gets no more checks than a
+// sequence would.
 type loginLimiter struct {
 	mu     sync.Mutex
 	byAddr map[string]*loginAttempts
+	// checks is the semaphore bounding password checks at once.
+	checks chan struct{}
 }
 
 type loginAttempts struct {
-	failures int
-	since    time.Time // first failure of the current window
+	tries    int       // attempts of the current window, in flight or done
+	failures int       // of those, the ones that failed
+	since    time.Time // first attempt of the current window
 	until    time.Time // end of the lock-out, zero when not locked
 }
 
 func newLoginLimiter() *loginLimiter {
-	return &loginLimiter{byAddr: map[string]*loginAttempts{}}
+	return &loginLimiter{byAddr: map[string]*loginAttempts{}, checks: make(chan struct{}, maxPasswordChecks)}
 }
 
 // limitKey groups IPv6 addresses by their /64, which one client usually
@@ -59,41 +74,60 @@ func limitKey(addr string) string {
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// locked returns how long addr is still locked out, 0 when it is not.
-func (l *loginLimiter) locked(addr string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.byAddr[limitKey(addr)]
-	if a == nil || !now.Before(a.until) {
-		return 0
-	}
-	return a.until.Sub(now)
-}
-
-// fail records a wrong password from addr and reports whether this one
-// locked the address out.
-func (l *loginLimiter) fail(addr string, now time.Time) bool {
+// reserve takes one attempt from addr's budget. It returns 0 when the
+// attempt may check a password, else how long the address must wait.
+func (l *loginLimiter) reserve(addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	key := limitKey(addr)
 	a := l.byAddr[key]
-	if a == nil || now.Sub(a.since) > LoginWindow && !now.Before(a.until) {
+	if a != nil && now.Before(a.until) {
+		return a.until.Sub(now)
+	}
+	if a == nil || now.Sub(a.since) > LoginWindow || !a.until.IsZero() {
 		if a == nil && len(l.byAddr) >= loginTracked {
 			l.sweep(now)
 		}
 		a = &loginAttempts{since: now}
 		l.byAddr[key] = a
 	}
-	a.failures++
-	if a.failures >= LoginMaxFailures && !now.Before(a.until) {
-		a.until = now.Add(LoginLockout)
-		a.failures, a.since = 0, a.until
-		return true
+	if a.tries >= LoginMaxFailures {
+		// The budget is spent by attempts still being checked; when they
+		// fail the address is locked, so it waits as if it were.
+		return LoginLockout
 	}
-	return false
+	a.tries++
+	return 0
 }
 
-// succeed forgets addr's failures.
+// release gives back a reserved attempt that checked no password.
+func (l *loginLimiter) release(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.byAddr[limitKey(addr)]; a != nil && a.tries > 0 && a.until.IsZero() {
+		a.tries--
+	}
+}
+
+// fail records a wrong password from addr. When it locks the address out
+// it returns the number of failures that did, else 0: the one lock-out is
+// what the feed records, never each attempt.
+func (l *loginLimiter) fail(addr string, now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.byAddr[limitKey(addr)]
+	if a == nil || !a.until.IsZero() {
+		return 0
+	}
+	a.failures++
+	if a.failures >= LoginMaxFailures {
+		a.until = now.Add(LoginLockout)
+		return a.failures
+	}
+	return 0
+}
+
+// succeed forgets addr's attempts.
 func (l *loginLimiter) succeed(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -116,6 +150,24 @@ func (l *loginLimiter) sweep(now time.Time) {
 		delete(l.byAddr, k)
 	}
 }
+
+// checkPassword runs one password check under the global bound; ok false
+// with a nil error means wrong. errBusy says no check was free in time.
+func (s *server) checkPassword(ctx context.Context, password string) (bool, error) {
+	t := time.NewTimer(passwordCheckWait)
+	defer t.Stop()
+	select {
+	case s.limiter.checks <- struct{}{}:
+	case <-t.C:
+		return false, errBusy
+	case <-ctx.Done():
+		return false, errBusy
+	}
+	defer func() { <-s.limiter.checks }()
+	return s.creds.checkAdmin(password)
+}
+
+var errBusy = errors.New("too many sign-ins at once")
 
 // loginPage shows the sign-in form; a signed-in admin goes to the
 // dashboard.
@@ -143,12 +195,14 @@ func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg string) error {
 	return s.renderHTML(c, lang, "login", data)
 }
 
-// login checks the sign-in form: CSRF token, the address's lock-out, then
-// the password (Credentials.checkAdmin, bcrypt cached). Every outcome but a
-// refused form is recorded in the activity feed, never with the password.
+// login checks the sign-in form: CSRF token, a place in the address's
+// budget, then the password (Credentials.checkAdmin, bcrypt cached, at most
+// maxPasswordChecks at once). A sign-in and a lock-out are recorded in the
+// activity feed, never the password; single failures are not, so that no
+// client can flood the feed: the lock-out event carries their count.
 func (s *server) login(c *fiber.Ctx) error {
 	cat := s.Site.Catalog(s.lang(c))
-	user := c.FormValue("username")
+	user := formValue(c, "username")
 	if len(user) > 100 {
 		user = user[:100]
 	}
@@ -163,23 +217,27 @@ func (s *server) login(c *fiber.Ctx) error {
 	}
 	addr := s.clientAddress(c)
 	now := time.Now()
-	if left := s.limiter.locked(addr, now); left > 0 {
+	if left := s.limiter.reserve(addr, now); left > 0 {
 		return s.lockedOut(c, user, left)
 	}
-	ok, err := s.creds.checkAdmin(c.FormValue("password"))
-	if errors.Is(err, errAdminNotLoaded) {
+	ok, err := s.checkPassword(c.UserContext(), formValue(c, "password"))
+	if err != nil {
+		// Not loaded yet, or every check busy: no password was checked,
+		// so the attempt gives its place back.
+		s.limiter.release(addr)
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
 	}
+	// One line per password check: the audit trail of guessing, and what
+	// the hostile-client suite counts.
+	s.log.Info("sign-in: password checked", "address", addr, "ok", ok)
 	// The user name is compared after the password, so that both wrong
 	// cases take the same time.
 	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(AdminUser)) != 1 {
-		lockedNow := s.limiter.fail(addr, now)
-		s.recordSignIn(c.UserContext(), storage.TypeSignInFailed, "A sign-in from "+addr+" failed: wrong user name or password", addr, nil)
-		if lockedNow {
+		if failures := s.limiter.fail(addr, time.Now()); failures > 0 {
 			s.recordSignIn(c.UserContext(), storage.TypeLockedOut,
-				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), LoginMaxFailures),
-				addr, map[string]any{"failures": LoginMaxFailures, "locked_seconds": int(LoginLockout / time.Second)})
+				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), failures),
+				addr, map[string]any{"failures": failures, "locked_seconds": int(LoginLockout / time.Second)})
 			return s.lockedOut(c, user, LoginLockout)
 		}
 		c.Set(fiber.HeaderWWWAuthenticate, cookieChallenge)
@@ -231,7 +289,7 @@ func (s *server) logout(c *fiber.Ctx) error {
 // setPrefs remembers the language and the theme chosen with the page's
 // switches, then goes back to the page the form was on.
 func (s *server) setPrefs(c *fiber.Ctx) error {
-	back := c.FormValue("back")
+	back := formValue(c, "back")
 	if back != "/login" {
 		back = "/" // never anywhere else: no open redirect
 	}
@@ -239,14 +297,14 @@ func (s *server) setPrefs(c *fiber.Ctx) error {
 	if err != nil || !s.checkCSRF(c, k) {
 		return c.Redirect(back, fiber.StatusSeeOther)
 	}
-	if v := c.FormValue("lang"); v != "" {
+	if v := formValue(c, "lang"); v != "" {
 		if l, ok := web.ParseLang(v); ok {
 			s.setCookie(c, langCookie, string(l), prefsMaxAge)
 		}
 	}
-	switch c.FormValue("theme") {
+	switch formValue(c, "theme") {
 	case "light", "dark":
-		s.setCookie(c, themeCookie, c.FormValue("theme"), prefsMaxAge)
+		s.setCookie(c, themeCookie, formValue(c, "theme"), prefsMaxAge)
 	case "system":
 		s.setCookie(c, themeCookie, "", -1)
 	}

@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/storage"
@@ -200,7 +203,8 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 
 // Ten wrong passwords in a row from one address: after five the address is
 // locked out with a clear message, and not even the right password gets in
-// until the lock ends. Each failure and the lock-out are in the feed.
+// until the lock ends. The feed gets one event, the lock-out with the count,
+// never one per failure (an unauthenticated client must not flood it).
 func TestSignInRateLimit(t *testing.T) {
 	h := newHarnessConfig(t, sqlitetest.Open(t, sqlite.Options{}), func(c *handlers.Config) { c.TrustProxy = true })
 	b := h.browser()
@@ -224,11 +228,11 @@ func TestSignInRateLimit(t *testing.T) {
 	if status, _, _ := b.signIn(adminPassword); status != 429 || b.cookies[handlers.SessionCookieName] != nil {
 		t.Fatalf("right password while locked out: %d", status)
 	}
-	if n := len(h.eventsOf("admin.sign_in_failed")); n != 5 {
-		t.Errorf("%d failed sign-ins recorded, want 5", n)
+	if n := len(h.eventsOf("admin.sign_in_failed")); n != 0 {
+		t.Errorf("%d failed sign-ins recorded one by one, want none", n)
 	}
 	locked := h.eventsOf("admin.locked_out")
-	if len(locked) != 1 || !strings.Contains(locked[0].Message, "203.0.113.7") {
+	if len(locked) != 1 || !strings.Contains(locked[0].Message, "203.0.113.7") || !strings.Contains(string(locked[0].Details), `"failures":5`) {
 		t.Errorf("lock-outs: %+v", locked)
 	}
 
@@ -347,6 +351,89 @@ func TestClientAddressBehindTrustedProxy(t *testing.T) {
 		in := h.eventsOf("admin.signed_in")
 		if got := string(in[0].Details); !strings.Contains(got, `"address":"`+tc.want+`"`) {
 			t.Errorf("Fly-Client-IP %q, X-Forwarded-For %q: %s, want %s", tc.fly, tc.xff, got, tc.want)
+		}
+	}
+}
+
+// bcrypt reads 72 bytes of a password; the stored password's first 72
+// bytes followed by anything must not sign in.
+func TestSignInComparesLongPasswordsInFull(t *testing.T) {
+	long := strings.Repeat("p", 72)
+	hash, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := handlers.NewCredentials("", nil, nil)
+	creds.SetAdminHash(hash)
+	h := newHarnessConfig(t, sqlitetest.Open(t, sqlite.Options{}), func(c *handlers.Config) { c.Creds = creds })
+	if status, _, _ := h.browser().signIn(long + "anything"); status != 401 {
+		t.Fatalf("72 bytes of the password and more: %d, want 401", status)
+	}
+	if status, _, _ := h.browser().signIn(long); status != 303 {
+		t.Fatalf("the password itself: %d, want 303", status)
+	}
+}
+
+// A burst of parallel wrong passwords from one address gets at most the
+// budget's checks, and the feed one event.
+func TestSignInBurstIsBudgeted(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := handlers.NewCredentials("", nil, nil)
+	creds.SetAdminHash(hash)
+	h := newHarnessConfig(t, sqlitetest.Open(t, sqlite.Options{}), func(c *handlers.Config) { c.Creds = creds })
+	b := h.browser()
+	_, _, page := b.get("/login")
+	form := url.Values{"csrf": {token(t, page)}, "username": {handlers.AdminUser}, "password": {"wrong"}}.Encode()
+	statuses := make(chan int, 40)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			status, _, _ := h.do("POST", "/login", []byte(form), "application/x-www-form-urlencoded", func(r *http.Request) {
+				for _, c := range b.cookies {
+					r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+				}
+			})
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[401]+count[429] != 40 || count[401] > handlers.LoginMaxFailures-1 {
+		t.Fatalf("statuses %v: at most %d wrong-password answers before the lock-out", count, handlers.LoginMaxFailures-1)
+	}
+	if n := len(h.eventsOf("admin.locked_out")); n != 1 {
+		t.Fatalf("%d lock-out events, want 1", n)
+	}
+}
+
+// The form routes take a small url-encoded form only, and refuse anything
+// else before parsing it.
+func TestFormRoutesTakeSmallFormsOnly(t *testing.T) {
+	h := newSQLiteHarness(t)
+	for _, path := range []string{"/login", "/prefs"} {
+		for _, tc := range []struct {
+			ctype string
+			body  []byte
+			want  int
+		}{
+			{"multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--x--\r\n"), 415},
+			{"application/json", []byte(`{}`), 415},
+			{"text/plain", []byte("a=b"), 415},
+			{"application/x-www-form-urlencoded; charset=latin1", []byte("a=b"), 415},
+			{"application/x-www-form-urlencoded", []byte("a=" + strings.Repeat("b", 5000)), 413},
+			{"application/x-www-form-urlencoded", []byte("a=%zz"), 400},
+		} {
+			status, _, body := h.do("POST", path, tc.body, tc.ctype, anon)
+			if status != tc.want || !strings.Contains(string(body), `"detail"`) {
+				t.Errorf("POST %s as %s: %d %s, want %d", path, tc.ctype, status, body, tc.want)
+			}
 		}
 	}
 }

@@ -44,11 +44,13 @@ const DefaultSessionTTL = 12 * time.Hour
 // yet.
 var errNoSessionKey = errors.New("the session key is kept in the store, which is not reachable yet")
 
-// sessionKeys are the two keys derived from the one secret, so that a CSRF
-// token can never be replayed as a session and the other way round.
+// sessionKeys are the keys derived from the one secret, so that a CSRF
+// token can never be replayed as a session, nor either as a cursor.
 type sessionKeys struct {
 	mac  []byte
 	csrf []byte
+	// cursor signs the API's next_cursor (events.go).
+	cursor []byte
 }
 
 func deriveSessionKeys(secret []byte) *sessionKeys {
@@ -57,7 +59,7 @@ func deriveSessionKeys(secret []byte) *sessionKeys {
 		m.Write([]byte(label))
 		return m.Sum(nil)
 	}
-	return &sessionKeys{mac: derive("vitals session v1"), csrf: derive("vitals csrf v1")}
+	return &sessionKeys{mac: derive("vitals session v1"), csrf: derive("vitals csrf v1"), cursor: derive("vitals cursor v1")}
 }
 
 // sessions signs and checks the admin's session cookies. Sessions are
@@ -230,7 +232,7 @@ func (s *server) checkCSRF(c *fiber.Ctx, k *sessionKeys) bool {
 	if !ok {
 		return false
 	}
-	got := c.FormValue("csrf")
+	got := formValue(c, "csrf")
 	want := csrfToken(k, b)
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -50,46 +50,77 @@ func TestSessionSignature(t *testing.T) {
 func TestLoginLimiter(t *testing.T) {
 	l := newLoginLimiter()
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	// attempt is one wrong password: its place in the budget, then the
+	// failure; it returns the failures a lock-out reports, -1 if refused.
+	attempt := func(addr string, at time.Time) int {
+		if l.reserve(addr, at) > 0 {
+			return -1
+		}
+		return l.fail(addr, at)
+	}
 	const addr = "192.0.2.1"
 	for i := 1; i < LoginMaxFailures; i++ {
-		if l.fail(addr, now) {
-			t.Fatalf("locked after %d failures", i)
+		if n := attempt(addr, now); n != 0 {
+			t.Fatalf("attempt %d: %d", i, n)
 		}
 	}
-	if !l.fail(addr, now) {
-		t.Fatal("not locked after the last allowed failure")
+	if n := attempt(addr, now); n != LoginMaxFailures {
+		t.Fatalf("the last allowed failure reports %d, want a lock-out after %d", n, LoginMaxFailures)
 	}
-	if left := l.locked(addr, now.Add(time.Minute)); left != LoginLockout-time.Minute {
+	if left := l.reserve(addr, now.Add(time.Minute)); left != LoginLockout-time.Minute {
 		t.Fatalf("lock left %s", left)
 	}
-	if l.locked("192.0.2.2", now) != 0 {
+	if l.reserve("192.0.2.2", now) != 0 {
 		t.Fatal("another address is locked")
 	}
-	if l.locked(addr, now.Add(LoginLockout)) != 0 {
+	if l.reserve(addr, now.Add(LoginLockout)) != 0 {
 		t.Fatal("still locked after the lock-out")
+	}
+	// Attempts in flight spend the budget before any of them fails: a
+	// parallel burst gets no more checks than the budget.
+	for i := range LoginMaxFailures {
+		if l.reserve("192.0.2.5", now) != 0 {
+			t.Fatalf("reservation %d refused", i)
+		}
+	}
+	if l.reserve("192.0.2.5", now) == 0 {
+		t.Fatal("a sixth attempt in flight was let through")
+	}
+	l.release("192.0.2.5")
+	if l.reserve("192.0.2.5", now) != 0 {
+		t.Fatal("a released attempt still counts")
+	}
+	locks := 0
+	for range LoginMaxFailures {
+		if l.fail("192.0.2.5", now) > 0 {
+			locks++
+		}
+	}
+	if locks != 1 {
+		t.Fatalf("%d lock-outs reported, want 1", locks)
 	}
 	// Failures spread wider than the window never lock.
 	for i := range 3 * LoginMaxFailures {
-		if l.fail("192.0.2.3", now.Add(time.Duration(i)*(LoginWindow/2+time.Second))) {
-			t.Fatalf("slow failures locked at %d", i)
+		if n := attempt("192.0.2.3", now.Add(time.Duration(i)*(LoginWindow/2+time.Second))); n != 0 {
+			t.Fatalf("slow failures: %d at %d", n, i)
 		}
 	}
 	// A success forgets the failures.
 	for range LoginMaxFailures - 1 {
-		l.fail("192.0.2.4", now)
+		attempt("192.0.2.4", now)
 	}
 	l.succeed("192.0.2.4")
-	if l.fail("192.0.2.4", now) {
+	if n := attempt("192.0.2.4", now); n != 0 {
 		t.Fatal("failures before a success counted")
 	}
 	// One IPv6 client holds a whole /64.
 	for i := range LoginMaxFailures {
-		l.fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
+		attempt(fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
 	}
-	if l.locked("2001:db8:1:2:ffff::1", now) == 0 {
+	if l.reserve("2001:db8:1:2:ffff::1", now) == 0 {
 		t.Fatal("the /64 is not locked")
 	}
-	if l.locked("2001:db8:1:3::1", now) != 0 {
+	if l.reserve("2001:db8:1:3::1", now) != 0 {
 		t.Fatal("another /64 is locked")
 	}
 }
@@ -99,7 +130,7 @@ func TestLoginLimiterBounded(t *testing.T) {
 	l := newLoginLimiter()
 	now := time.Now()
 	for i := range loginTracked + 500 {
-		l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), now)
+		l.reserve(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), now)
 	}
 	if n := len(l.byAddr); n > loginTracked {
 		t.Fatalf("%d addresses tracked", n)

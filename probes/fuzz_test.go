@@ -98,12 +98,20 @@ func FuzzParseCgroupFiles(f *testing.F) {
 		if n, err := parseCPUList(data); err == nil && n < 1 {
 			t.Fatalf("cpu list of %d CPUs", n)
 		}
-		if v, err := parseUintFile(data); err == nil && strconv.FormatUint(v, 10) != strings.TrimSpace(string(data)) {
+		if v, err := parseUintFile(data); err == nil && strconv.FormatUint(v, 10) != withoutLeadingZeros(strings.TrimSpace(string(data))) {
 			t.Fatalf("parseUintFile(%q) = %d", data, v)
 		}
 		_, _ = parseInt(data)
 		_, _ = parseKeyed(data, "usage_usec")
 	})
+}
+
+// withoutLeadingZeros is how FormatUint writes the number a file holds.
+func withoutLeadingZeros(s string) string {
+	if t := strings.TrimLeft(s, "0"); t != "" {
+		return t
+	}
+	return "0"
 }
 
 func FuzzParseMeminfo(f *testing.F) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -281,14 +282,82 @@ func TypeIcon(t string) string {
 	return OtherIcon
 }
 
+// Bounds of the details view: indentation grows to at most maxIndent
+// levels, and the indented text to at most prettyFactor times the stored
+// size (plus prettySlack bytes); past that the details are shown as
+// stored, compact. Deeply nested details must not turn 16 KiB into a page
+// of megabytes.
+const (
+	maxIndent    = 8
+	prettyFactor = 4
+	prettySlack  = 1024
+)
+
+// prettyJSON indents stored details for reading, keeping their key order
+// and their numbers exactly as sent.
 func prettyJSON(raw json.RawMessage) string {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if !json.Valid(raw) {
 		return string(raw)
 	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return string(raw)
+	limit := prettyFactor*len(raw) + prettySlack
+	out := make([]byte, 0, min(limit, 2*len(raw)+64))
+	depth, inString, escaped := 0, false, false
+	newline := func() {
+		out = append(out, '\n')
+		for range min(depth, maxIndent) {
+			out = append(out, ' ', ' ')
+		}
+	}
+	for i := 0; i < len(raw); i++ {
+		b := raw[i]
+		if inString {
+			out = append(out, b)
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+			continue
+		}
+		switch b {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '"':
+			inString = true
+			out = append(out, b)
+		case '{', '[':
+			out = append(out, b)
+			j := i + 1
+			for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
+				j++
+			}
+			if j < len(raw) && (raw[j] == '}' || raw[j] == ']') {
+				out = append(out, raw[j]) // an empty one stays on its line
+				i = j
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			out = append(out, b)
+		case ',':
+			out = append(out, b)
+			newline()
+		case ':':
+			out = append(out, ':', ' ')
+		default:
+			out = append(out, b)
+		}
+		if len(out) > limit {
+			var compact bytes.Buffer
+			_ = json.Compact(&compact, raw) // raw is valid JSON
+			return compact.String()
+		}
 	}
 	return string(out)
 }
