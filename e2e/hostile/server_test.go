@@ -346,6 +346,19 @@ func (tg *target) events(t *testing.T, query string) []storedEvent {
 }
 
 // passwordChecks counts the server's "password checked" log lines.
+// The line is written before the answer is sent, but reaches the test
+// through the child's stderr pipe a little later, so the count is read
+// again until it stops changing.
 func (tg *target) passwordChecks() int {
-	return strings.Count(tg.log.String(), `"msg":"sign-in: password checked"`)
+	count := func() int { return strings.Count(tg.log.String(), `"msg":"sign-in: password checked"`) }
+	n := count()
+	for range 25 {
+		time.Sleep(200 * time.Millisecond)
+		m := count()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
 }
