@@ -684,16 +684,15 @@ func (c *Client) post(batch []item) answer {
 		// idempotency keys, so it will not be stored twice.
 		return answer{out: retry, err: fmt.Errorf("vitals client: read answer: %w", err)}
 	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusOK || code == http.StatusCreated:
+	switch code := resp.StatusCode; code {
+	case http.StatusOK, http.StatusCreated:
 		if err := checkStored(text, len(batch)); err != nil {
 			return answer{out: retry, err: err}
 		}
 		return answer{out: sent}
-	case code == http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge:
 		return answer{out: tooLarge, rej: parseProblem(code, text)}
-	case code == http.StatusBadRequest || code == http.StatusConflict ||
-		code == http.StatusUnsupportedMediaType || code == http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
 		return answer{out: rejected, rej: parseProblem(code, text)}
 	default:
 		// 401/403 (a token not yet known), 404, 408, 429 and 5xx: the

@@ -249,21 +249,6 @@ func (s *server) events(t testing.TB) []storedEvent {
 	return nil
 }
 
-// post sends one raw body with the ingest token.
-func (s *server) post(t testing.TB, body string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", s.URL+"/api/v1/events", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+ingestToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
 // countMessages counts stored events by message.
 func countMessages(evs []storedEvent) map[string]int {
 	n := map[string]int{}

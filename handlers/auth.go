@@ -141,7 +141,7 @@ const roleKey = "vitals.role"
 // goes on as RoleNone and the route's guard decides.
 func (s *server) authenticate(c *fiber.Ctx) error {
 	header := c.Get(fiber.HeaderAuthorization)
-	role := RoleNone
+	var role Role
 	switch {
 	case header == "":
 		// A browser: its credential is the session cookie, if any.

@@ -11,7 +11,7 @@ import (
 )
 
 // FS holds postgres/*.sql and sqlite/*.sql. It is a variable only because
-// go:embed requires one; nothing writes to it.
+// the embed directive requires one; nothing writes to it.
 //
 //go:embed postgres/*.sql sqlite/*.sql
 var FS embed.FS

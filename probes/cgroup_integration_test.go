@@ -193,12 +193,12 @@ func TestCgroupLimits(t *testing.T) {
 	pid := strconv.Itoa(cmd.Process.Pid)
 	for _, f := range plan.procs {
 		if err := os.WriteFile(f, []byte(pid), 0o644); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			t.Fatalf("move helper into %s: %v", f, err)
 		}
 	}
-	io.WriteString(stdin, "go\n")
+	_, _ = io.WriteString(stdin, "go\n")
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("helper: %v\n%s", err, out.String())

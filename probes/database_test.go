@@ -159,7 +159,7 @@ func TestPostgresFigures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tx.Rollback(context.Background())
+		defer func() { _ = tx.Rollback(context.Background()) }()
 		if _, err := tx.Exec(context.Background(), "SELECT 1"); err != nil {
 			t.Fatal(err)
 		}

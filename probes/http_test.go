@@ -13,7 +13,7 @@ import (
 func TestHTTPProbe(t *testing.T) {
 	var hits atomic.Int64
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.Write([]byte(`{"status":"pass"}`)) })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { hits.Add(1); _, _ = w.Write([]byte(`{"status":"pass"}`)) })
 	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) })
 	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { t.Error("redirect followed") })

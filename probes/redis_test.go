@@ -72,8 +72,8 @@ func TestRedisPrivateServerGoesDown(t *testing.T) {
 	stop := func() {
 		if !stopped {
 			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 		}
 	}
 	t.Cleanup(stop)

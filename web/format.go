@@ -91,10 +91,8 @@ func commonFuncs() template.FuncMap {
 		"httpLvl": HTTPState,
 		// loadMax leaves room above the critical load, so that a critical
 		// value shows in the meter's critical colour, not at its end.
-		"loadMax": func(l Limit) float64 { return l.Crit * 1.5 },
-		"httpWorst": func(l Limit, ts []probes.HTTPTarget) string {
-			return WorstHTTPState(l, ts)
-		},
+		"loadMax":   func(l Limit) float64 { return l.Crit * 1.5 },
+		"httpWorst": WorstHTTPState,
 	}
 }
 
