@@ -69,7 +69,7 @@ type tokenUse struct {
 	written int64
 }
 
-// StoredTokens is the set of live stored tokens, reloaded in the background.
+// StoredTokens is the set of live stored tokens, reloaded on demand.
 // It is safe for concurrent use.
 type StoredTokens struct {
 	store TokenSource
@@ -84,6 +84,14 @@ type StoredTokens struct {
 	// nanoseconds); requests refresh it once it is older than Poll.
 	checked atomic.Int64
 
+	// storeFailing is set while the last reload failed; then requests no
+	// longer wait for a reload but start one in the background (bg), so
+	// that a hung store does not hold every bearer request for the reload
+	// budget.
+	storeFailing atomic.Bool
+	bgRunning    atomic.Bool
+	bg           sync.WaitGroup
+
 	// mu serialises reloads and last-use writes, which touch these.
 	mu      sync.Mutex
 	version string
@@ -92,8 +100,6 @@ type StoredTokens struct {
 	uses    map[int64]*tokenUse
 }
 
-// NewStoredTokens makes the set; it is empty until Run loads
-// it. logger may be nil.
 // TokenSource is what StoredTokens needs of the store: the stored tokens,
 // their version, and a place to record when they were last used.
 // storage.Store satisfies it.
@@ -103,6 +109,8 @@ type TokenSource interface {
 	TouchTokens(ctx context.Context, used map[int64]time.Time) error
 }
 
+// NewStoredTokens makes the set; it is empty until Run loads
+// it. logger may be nil.
 func NewStoredTokens(store TokenSource, logger *slog.Logger) *StoredTokens {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -152,6 +160,10 @@ func (t *StoredTokens) ensureFresh() {
 	if time.Now().UnixNano()-t.checked.Load() < int64(t.Poll) {
 		return
 	}
+	if t.storeFailing.Load() {
+		t.reloadInBackground()
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Now().UnixNano()-t.checked.Load() < int64(t.Poll) {
@@ -163,6 +175,25 @@ func (t *StoredTokens) ensureFresh() {
 	// Even after a failure: a store that is down is not asked again by
 	// every request; the last set stays in force.
 	t.checked.Store(time.Now().UnixNano())
+}
+
+// reloadInBackground starts one reload unless one is running; the last set
+// stays in force meanwhile. Run waits for it before it returns.
+func (t *StoredTokens) reloadInBackground() {
+	if !t.bgRunning.CompareAndSwap(false, true) {
+		return
+	}
+	t.bg.Add(1)
+	go func() {
+		defer t.bg.Done()
+		defer t.bgRunning.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), tokenReloadBudget)
+		defer cancel()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.refreshLoggedLocked(ctx)
+		t.checked.Store(time.Now().UnixNano())
+	}()
 }
 
 // tokenReloadBudget bounds a reload made on behalf of a request.
@@ -181,6 +212,7 @@ func (t *StoredTokens) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			t.bg.Wait()
 			// A last write of the uses, with a little time of its own:
 			// ctx is already done.
 			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -202,6 +234,7 @@ func (t *StoredTokens) Run(ctx context.Context) {
 // t.mu is held.
 func (t *StoredTokens) refreshLoggedLocked(ctx context.Context) {
 	err := t.refreshLocked(ctx)
+	t.storeFailing.Store(err != nil)
 	switch {
 	case err != nil && ctx.Err() != nil:
 	case err != nil && !t.failing:
