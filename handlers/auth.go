@@ -14,7 +14,7 @@ import (
 // Role is what a request's credential allows.
 type Role int
 
-// The roles, one per kind of credential (DESIGN.md, Security model).
+// The roles, one per kind of credential (docs/architecture.md, "Security").
 const (
 	RoleNone Role = iota
 	// RoleAdmin is the admin's password: the page and every read.

@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The HTTP edge (DESIGN.md, "The HTTP edge"): what the server reads before
+// The HTTP edge (docs/architecture.md, "The HTTP edge"): what the server reads before
 // any route has looked at a request, and how it answers what it cannot
 // read. Nothing a client sends before it is authenticated may cost more
 // than these bounds.

@@ -25,7 +25,7 @@ import (
 	"github.com/vitalsdev/vitals/storage"
 )
 
-// Limits on what an event may carry (DESIGN.md, Security model).
+// Limits on what an event may carry (docs/architecture.md, "Security").
 const (
 	maxTypeLen      = 50
 	maxMessageRunes = 2000

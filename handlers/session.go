@@ -267,7 +267,7 @@ func (s *server) setCookie(c *fiber.Ctx, name, value string, maxAge time.Duratio
 	c.Cookie(ck)
 }
 
-// clientAddress is the address a request came from, as DESIGN.md has it:
+// clientAddress is the address a request came from (docs/architecture.md, "Security"):
 // behind a trusted proxy (VITALS_TRUST_PROXY) Fly-Client-IP, else the
 // nearest hop of X-Forwarded-For; otherwise the connection's peer, whatever
 // the headers say, since anyone can send them.

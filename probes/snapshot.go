@@ -8,7 +8,7 @@ import (
 // Status says whether a group's figures could be read.
 type Status string
 
-// The statuses a group can have (DESIGN.md, "The snapshot's shape").
+// The statuses a group can have (docs/architecture.md, "The snapshot").
 const (
 	StatusOK            Status = "ok"
 	StatusUnavailable   Status = "unavailable"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-metrics.sh measures GET /metrics of vitals against node_exporter's in
-# the same run, with the load DESIGN.md names (wrk -t2 -c10 on loopback),
+# the same run, with the load the README's benchmarks use (wrk -t2 -c10 on loopback),
 # and prints both and their ratio; the target is vitals >= 50x.
 #
 #   scripts/bench-metrics.sh [seconds]     # default 10 per server

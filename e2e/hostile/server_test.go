@@ -35,7 +35,7 @@ const (
 	secretCookie = "SECRET-COOKIE-2d8e6b4a0c"
 )
 
-// Bounds every unauthenticated case is held to (DESIGN.md, "The HTTP edge").
+// Bounds every unauthenticated case is held to (docs/architecture.md, "The HTTP edge").
 const (
 	maxGrowth    = 32 << 20
 	maxCPUPerReq = time.Second

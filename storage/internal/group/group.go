@@ -7,7 +7,7 @@
 // every call to one goroutine, which takes all calls waiting at that moment
 // and stores them in one transaction: the more callers wait, the more events
 // each commit carries. A call returns only after the commit that holds its
-// events (DESIGN.md: no response says "stored" before the commit).
+// events (no response says "stored" before the commit).
 //
 // Each call stays all or nothing: when a grouped transaction fails for a
 // reason that certainly rolled it back (a rejected row), the store retries

@@ -1,5 +1,5 @@
 // Package postgrestest gives tests in any package a real PostgreSQL store in
-// a schema of its own, following the project's rule (DESIGN.md, Tests): the
+// a schema of its own, following the project's rule (docs/architecture.md, "Tests"): the
 // server comes from VITALS_TEST_DATABASE_URL; unset, the test is skipped with
 // a message naming the variable, except under CI=true, where an unset or
 // unreachable server fails the test. Every test gets a fresh schema named
