@@ -66,91 +66,136 @@ const (
 // fields that are wrong. index is its position in a batch (nil when single);
 // now is the server's time, for occurred_at.
 func validateEvent(in eventInput, index *int, now time.Time) (storage.NewEvent, []FieldError) {
-	var errs []FieldError
-	bad := func(field, msg string) { errs = append(errs, FieldError{Index: index, Field: field, Message: msg}) }
+	v := eventCheck{index: index}
 	var ev storage.NewEvent
-
-	switch {
-	case in.Type == nil || *in.Type == "":
-		bad("type", "is required")
-	case len(*in.Type) > maxTypeLen:
-		bad("type", fmt.Sprintf("is longer than %d characters", maxTypeLen))
-	case !typePattern.MatchString(*in.Type):
-		bad("type", "must match ^[a-z][a-z0-9_.]*$ (lower-case letters, digits, '_' and '.', starting with a letter)")
-	default:
-		ev.Type = *in.Type
-	}
-
-	switch {
-	case in.Message == nil || *in.Message == "":
-		bad("message", "is required")
-	case utf8.RuneCountInString(*in.Message) > maxMessageRunes:
-		bad("message", fmt.Sprintf("is longer than %d characters", maxMessageRunes))
-	case strings.ContainsRune(*in.Message, 0):
-		bad("message", "must not contain NUL characters")
-	default:
-		ev.Message = *in.Message
-	}
-
+	ev.Type = v.field("type")(checkType(in.Type))
+	ev.Message = v.field("message")(checkMessage(in.Message))
 	if in.UserEmail != nil {
-		email := *in.UserEmail
-		switch {
-		case len(email) > maxEmailLen:
-			bad("user_email", fmt.Sprintf("is longer than %d characters", maxEmailLen))
-		case !emailShaped(email):
-			bad("user_email", "is not an email address (like name@example.com)")
-		default:
+		if email := v.field("user_email")(checkEmail(*in.UserEmail)); email != "" {
 			ev.UserEmail = &email
 		}
 	}
-
 	if d := bytes.TrimSpace(in.Details); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
-		switch {
-		case len(d) > maxDetailsBytes:
-			bad("details", fmt.Sprintf("is larger than %d bytes", maxDetailsBytes))
-		case d[0] != '{':
-			bad("details", "must be a JSON object")
-		default:
-			if msg := checkDetails(d); msg != "" {
-				// The same verdict on both backends, before the store sees it.
-				bad("details", msg)
-				break
-			}
+		if msg := checkDetailsField(d); msg != "" {
+			v.bad("details", msg)
+		} else {
 			ev.Details = append(json.RawMessage(nil), d...)
 		}
 	}
-
 	if in.IdempotencyKey != nil {
-		k := *in.IdempotencyKey
-		switch {
-		case k == "":
-			bad("idempotency_key", "must not be empty; leave the field out for none")
-		case utf8.RuneCountInString(k) > storage.MaxIdempotencyKeyLen:
-			bad("idempotency_key", fmt.Sprintf("is longer than %d characters", storage.MaxIdempotencyKeyLen))
-		case strings.ContainsFunc(k, unicode.IsControl):
-			bad("idempotency_key", "must not contain control characters")
-		default:
-			ev.IdempotencyKey = k
-		}
+		ev.IdempotencyKey = v.field("idempotency_key")(checkIdempotencyKey(*in.IdempotencyKey))
 	}
-
 	if in.OccurredAt != nil {
-		at, err := time.Parse(time.RFC3339Nano, *in.OccurredAt)
-		switch {
-		case err != nil:
-			bad("occurred_at", "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30.123Z)")
-		case at.After(now.Add(maxOccurredSkew)):
-			bad("occurred_at", "is in the future")
-		case now.Sub(at) > maxOccurredAge:
-			bad("occurred_at", "is more than 24 hours ago")
-		case at.After(now):
-			// Within the clock skew allowed: the event happened now, as
-			// far as this server can tell.
-		default:
-			ev.OccurredAt = &at
+		at, msg := checkOccurredAt(*in.OccurredAt, now)
+		if msg != "" {
+			v.bad("occurred_at", msg)
+		} else {
+			ev.OccurredAt = at
 		}
 	}
-	return ev, errs
+	return ev, v.errs
+}
+
+// eventCheck gathers the field errors of one event.
+type eventCheck struct {
+	index *int
+	errs  []FieldError
+}
+
+func (v *eventCheck) bad(field, msg string) {
+	v.errs = append(v.errs, FieldError{Index: v.index, Field: field, Message: msg})
+}
+
+// field returns what records a check's message as the field's error
+// unless it is empty, and returns the value to store (empty when wrong).
+func (v *eventCheck) field(name string) func(value, msg string) string {
+	return func(value, msg string) string {
+		if msg != "" {
+			v.bad(name, msg)
+			return ""
+		}
+		return value
+	}
+}
+
+// The field checks return the value to store and an empty message, or the
+// message that says what is wrong.
+
+func checkType(t *string) (string, string) {
+	switch {
+	case t == nil || *t == "":
+		return "", "is required"
+	case len(*t) > maxTypeLen:
+		return "", fmt.Sprintf("is longer than %d characters", maxTypeLen)
+	case !typePattern.MatchString(*t):
+		return "", "must match ^[a-z][a-z0-9_.]*$ (lower-case letters, digits, '_' and '.', starting with a letter)"
+	}
+	return *t, ""
+}
+
+func checkMessage(m *string) (string, string) {
+	switch {
+	case m == nil || *m == "":
+		return "", "is required"
+	case utf8.RuneCountInString(*m) > maxMessageRunes:
+		return "", fmt.Sprintf("is longer than %d characters", maxMessageRunes)
+	case strings.ContainsRune(*m, 0):
+		return "", "must not contain NUL characters"
+	}
+	return *m, ""
+}
+
+func checkEmail(email string) (string, string) {
+	switch {
+	case len(email) > maxEmailLen:
+		return "", fmt.Sprintf("is longer than %d characters", maxEmailLen)
+	case !emailShaped(email):
+		return "", "is not an email address (like name@example.com)"
+	}
+	return email, ""
+}
+
+// checkDetailsField judges details that are present: a JSON object within
+// the size and the one verdict both backends share (checkDetails).
+func checkDetailsField(d []byte) string {
+	switch {
+	case len(d) > maxDetailsBytes:
+		return fmt.Sprintf("is larger than %d bytes", maxDetailsBytes)
+	case d[0] != '{':
+		return "must be a JSON object"
+	}
+	return checkDetails(d)
+}
+
+func checkIdempotencyKey(k string) (string, string) {
+	switch {
+	case k == "":
+		return "", "must not be empty; leave the field out for none"
+	case utf8.RuneCountInString(k) > storage.MaxIdempotencyKeyLen:
+		return "", fmt.Sprintf("is longer than %d characters", storage.MaxIdempotencyKeyLen)
+	case strings.ContainsFunc(k, unicode.IsControl):
+		return "", "must not contain control characters"
+	}
+	return k, ""
+}
+
+// checkOccurredAt returns when the event happened, nil for "now" (a time
+// within the allowed clock skew ahead of the server's).
+func checkOccurredAt(raw string, now time.Time) (*time.Time, string) {
+	at, err := time.Parse(time.RFC3339Nano, raw)
+	switch {
+	case err != nil:
+		return nil, "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30.123Z)"
+	case at.After(now.Add(maxOccurredSkew)):
+		return nil, "is in the future"
+	case now.Sub(at) > maxOccurredAge:
+		return nil, "is more than 24 hours ago"
+	case at.After(now):
+		// Within the clock skew allowed: the event happened now, as far as
+		// this server can tell.
+		return nil, ""
+	}
+	return &at, ""
 }
 
 // emailShaped accepts a bare address with a local part, an @ and a domain
@@ -167,31 +212,52 @@ func emailShaped(s string) bool {
 // postEvents stores one event (a JSON object) or a batch (a JSON array) in
 // one transaction. Nothing is stored unless every event is valid.
 func (s *server) postEvents(c *fiber.Ctx) error {
-	if !jsonContentType(c.Get(fiber.HeaderContentType)) {
-		return newProblem(fiber.StatusUnsupportedMediaType, "send the event as application/json (at most a charset=utf-8 parameter)")
-	}
-	body, err := ingestBody(c)
+	body, err := eventBody(c)
 	if err != nil {
 		return err
-	}
-	body = bytes.TrimSpace(body)
-	if !utf8.Valid(body) {
-		return newProblem(fiber.StatusBadRequest, "the body is not valid UTF-8")
-	}
-	if len(body) == 0 {
-		return newProblem(fiber.StatusBadRequest, "the body is empty; send an event object or an array of them")
-	}
-	if body[0] != '[' && len(body) > MaxEventBody {
-		return newProblem(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a single event body may be at most %d bytes", MaxEventBody))
 	}
 	inputs, batch, err := decodeEvents(body)
 	if err != nil {
 		return err
 	}
+	events, err := validateEvents(inputs, batch, time.Now())
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.InsertEvents(c.UserContext(), events)
+	if err != nil {
+		return fmt.Errorf("post events: %w", err)
+	}
+	return s.answerPosted(c, stored, batch)
+}
 
+// eventBody is the body of a post, decoded and within the limits: JSON in
+// UTF-8, not empty, a single event no larger than MaxEventBody.
+func eventBody(c *fiber.Ctx) ([]byte, error) {
+	if !jsonContentType(c.Get(fiber.HeaderContentType)) {
+		return nil, newProblem(fiber.StatusUnsupportedMediaType, "send the event as application/json (at most a charset=utf-8 parameter)")
+	}
+	body, err := ingestBody(c)
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	switch {
+	case !utf8.Valid(body):
+		return nil, newProblem(fiber.StatusBadRequest, "the body is not valid UTF-8")
+	case len(body) == 0:
+		return nil, newProblem(fiber.StatusBadRequest, "the body is empty; send an event object or an array of them")
+	case body[0] != '[' && len(body) > MaxEventBody:
+		return nil, newProblem(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a single event body may be at most %d bytes", MaxEventBody))
+	}
+	return body, nil
+}
+
+// validateEvents checks every event of a post; one wrong field anywhere
+// refuses the whole post, naming every wrong field.
+func validateEvents(inputs []eventInput, batch bool, now time.Time) ([]storage.NewEvent, error) {
 	events := make([]storage.NewEvent, len(inputs))
 	var errs []FieldError
-	now := time.Now()
 	for i, in := range inputs {
 		var idx *int
 		if batch {
@@ -206,16 +272,15 @@ func (s *server) postEvents(c *fiber.Ctx) error {
 		errs = append(errs, fe...)
 	}
 	if len(errs) > 0 {
-		return &Problem{Status: fiber.StatusBadRequest, Detail: "the event is not valid; nothing was stored", Errors: errs}
+		return nil, &Problem{Status: fiber.StatusBadRequest, Detail: "the event is not valid; nothing was stored", Errors: errs}
 	}
+	return events, nil
+}
 
-	stored, err := s.store.InsertEvents(c.UserContext(), events)
-	if err != nil {
-		return fmt.Errorf("post events: %w", err)
-	}
-	// 201 when anything was stored; 200 when every event repeated an
-	// idempotency key already stored, so that a retry reads as "already
-	// done".
+// answerPosted answers 201 when anything was stored, 200 when every event
+// repeated an idempotency key already stored, so that a retry reads as
+// "already done".
+func (s *server) answerPosted(c *fiber.Ctx, stored []storage.Event, batch bool) error {
 	out := make([]any, len(stored))
 	newOnes := make([]storage.Event, 0, len(stored))
 	for i, e := range stored {
@@ -353,56 +418,25 @@ func decodeCursor(k *sessionKeys, s string) (storage.EventCursor, bool) {
 func (s *server) parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 	f := storage.EventFilter{Limit: defaultLimit}
 	var errs []FieldError
-	for _, raw := range c.Context().QueryArgs().PeekMulti("type") {
-		for _, t := range strings.Split(string(raw), ",") {
-			t = strings.TrimSpace(t)
-			if t == "" {
-				continue
-			}
-			if len(t) > maxTypeLen || !typePattern.MatchString(t) {
-				errs = append(errs, FieldError{Field: "type", Message: fmt.Sprintf("%q is not an event type", t)})
-				continue
-			}
-			f.Types = append(f.Types, t)
-		}
-	}
+	bad := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+	f.Types = queryTypes(c, bad)
 	if raw := c.Query("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxLimit {
-			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", maxLimit)})
+			bad("limit", fmt.Sprintf("must be a whole number from 1 to %d", maxLimit))
 		} else {
 			f.Limit = n
 		}
 	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		raw := c.Query(p.name)
-		if raw == "" {
-			continue
-		}
-		// An offset's '+' sent unencoded arrives as a space; RFC 3339 as
-		// Go reads it has no space, so it can only be that.
-		t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(raw, " ", "+"))
-		if err != nil {
-			errs = append(errs, FieldError{Field: p.name, Message: "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30Z)"})
-			continue
-		}
-		*p.dst = t
-	}
+	f.Since = queryTime(c, "since", bad)
+	f.Until = queryTime(c, "until", bad)
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		errs = append(errs, FieldError{Field: "until", Message: "must be later than since"})
+		bad("until", "must be later than since")
 	}
 	if q := c.Query("q"); q != "" {
-		switch {
-		case !utf8.ValidString(q):
-			errs = append(errs, FieldError{Field: "q", Message: "is not valid UTF-8"})
-		case utf8.RuneCountInString(q) > maxSearchRunes:
-			errs = append(errs, FieldError{Field: "q", Message: fmt.Sprintf("is longer than %d characters", maxSearchRunes)})
-		case strings.ContainsFunc(q, unicode.IsControl):
-			errs = append(errs, FieldError{Field: "q", Message: "must not contain control characters"})
-		default:
+		if msg := checkSearch(q); msg != "" {
+			bad("q", msg)
+		} else {
 			f.Search = q
 		}
 	}
@@ -411,17 +445,64 @@ func (s *server) parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 		if err != nil {
 			return f, fmt.Errorf("list events: cursor key: %w", storage.ErrUnavailable)
 		}
-		cur, ok := decodeCursor(k, raw)
-		if !ok {
-			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this server made; pass next_cursor as it came"})
-		} else {
+		if cur, ok := decodeCursor(k, raw); ok {
 			f.Before = &cur
+		} else {
+			bad("cursor", "is not a cursor this server made; pass next_cursor as it came")
 		}
 	}
 	if len(errs) > 0 {
 		return f, &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query", Errors: errs}
 	}
 	return f, nil
+}
+
+// queryTypes reads type, repeated or comma-separated.
+func queryTypes(c *fiber.Ctx, bad func(field, msg string)) []string {
+	var types []string
+	for _, raw := range c.Context().QueryArgs().PeekMulti("type") {
+		for _, t := range strings.Split(string(raw), ",") {
+			t = strings.TrimSpace(t)
+			switch {
+			case t == "":
+			case len(t) > maxTypeLen || !typePattern.MatchString(t):
+				bad("type", fmt.Sprintf("%q is not an event type", t))
+			default:
+				types = append(types, t)
+			}
+		}
+	}
+	return types
+}
+
+// queryTime reads an RFC 3339 time parameter; zero when absent or wrong.
+func queryTime(c *fiber.Ctx, name string, bad func(field, msg string)) time.Time {
+	raw := c.Query(name)
+	if raw == "" {
+		return time.Time{}
+	}
+	// An offset's '+' sent unencoded arrives as a space; RFC 3339 as Go
+	// reads it has no space, so it can only be that.
+	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(raw, " ", "+"))
+	if err != nil {
+		bad(name, "is not an RFC 3339 time with a time zone (like 2026-11-26T10:15:30Z)")
+		return time.Time{}
+	}
+	return t
+}
+
+// checkSearch judges q: UTF-8 text of bounded length without control
+// characters (which PostgreSQL's LIKE would refuse, and nobody types).
+func checkSearch(q string) string {
+	switch {
+	case !utf8.ValidString(q):
+		return "is not valid UTF-8"
+	case utf8.RuneCountInString(q) > maxSearchRunes:
+		return fmt.Sprintf("is longer than %d characters", maxSearchRunes)
+	case strings.ContainsFunc(q, unicode.IsControl):
+		return "must not contain control characters"
+	}
+	return ""
 }
 
 // eraseEvents answers DELETE /api/v1/events?user_email=...: it deletes every
