@@ -141,58 +141,84 @@ func syntaxProblem(err error) *Problem {
 // both), and keys given twice (jsonb keeps the last, SQLite both). It
 // returns the problem's words, empty when details are fine.
 func checkDetails(raw []byte) string {
-	type frame struct {
-		object, wantKey bool
-		keys            map[string]bool
-	}
-	var stack []frame
-	for i := 0; i < len(raw); {
-		switch b := raw[i]; {
-		case b == '{' || b == '[':
-			if len(stack) == maxDetailsDepth {
-				return fmt.Sprintf("is nested more than %d levels deep", maxDetailsDepth)
-			}
-			stack = append(stack, frame{object: b == '{', wantKey: b == '{'})
-			i++
-		case b == '}' || b == ']':
-			stack = stack[:len(stack)-1]
-			i++
-		case b == ',':
-			if top := &stack[len(stack)-1]; top.object {
-				top.wantKey = true
-			}
-			i++
-		case b == '"':
-			end, msg := scanString(raw, i)
-			if msg != "" {
-				return msg
-			}
-			if top := &stack[len(stack)-1]; top.object && top.wantKey {
-				var key string
-				_ = json.Unmarshal(raw[i:end], &key) // a string the scanner accepted
-				if top.keys == nil {
-					top.keys = map[string]bool{}
-				}
-				if top.keys[key] {
-					return fmt.Sprintf("holds the key %q more than once in one object", clip(key))
-				}
-				top.keys[key] = true
-				top.wantKey = false
-			}
-			i = end
-		case b == '-' || b >= '0' && b <= '9':
-			j := i + 1
-			for j < len(raw) && bytes.IndexByte([]byte("0123456789+-.eE"), raw[j]) >= 0 {
-				j++
-			}
-			if !finiteDouble(raw[i:j]) {
-				return fmt.Sprintf("holds the number %s, which is not a finite double", clip(string(raw[i:j])))
-			}
-			i = j
-		default: // white space, ':', true, false, null
-			i++
+	d := detailsScan{raw: raw}
+	for d.i < len(raw) {
+		if msg := d.step(); msg != "" {
+			return msg
 		}
 	}
+	return ""
+}
+
+// detailsScan walks details (JSON the standard library already accepted)
+// one token at a time, keeping the open objects and arrays.
+type detailsScan struct {
+	raw   []byte
+	i     int
+	stack []detailsFrame
+}
+
+type detailsFrame struct {
+	object, wantKey bool
+	keys            map[string]bool
+}
+
+// step reads the token at d.i and advances past it.
+func (d *detailsScan) step() string {
+	switch b := d.raw[d.i]; {
+	case b == '{' || b == '[':
+		if len(d.stack) == maxDetailsDepth {
+			return fmt.Sprintf("is nested more than %d levels deep", maxDetailsDepth)
+		}
+		d.stack = append(d.stack, detailsFrame{object: b == '{', wantKey: b == '{'})
+	case b == '}' || b == ']':
+		d.stack = d.stack[:len(d.stack)-1]
+	case b == ',':
+		if top := &d.stack[len(d.stack)-1]; top.object {
+			top.wantKey = true
+		}
+	case b == '"':
+		return d.str()
+	case b == '-' || b >= '0' && b <= '9':
+		return d.number()
+	}
+	// White space, ':', the brackets, true, false and null.
+	d.i++
+	return ""
+}
+
+// str checks a string and, where a key is due, that the object has not
+// had it before.
+func (d *detailsScan) str() string {
+	end, msg := scanString(d.raw, d.i)
+	if msg != "" {
+		return msg
+	}
+	if top := &d.stack[len(d.stack)-1]; top.object && top.wantKey {
+		var key string
+		_ = json.Unmarshal(d.raw[d.i:end], &key) // a string the scanner accepted
+		if top.keys == nil {
+			top.keys = map[string]bool{}
+		}
+		if top.keys[key] {
+			return fmt.Sprintf("holds the key %q more than once in one object", clip(key))
+		}
+		top.keys[key] = true
+		top.wantKey = false
+	}
+	d.i = end
+	return ""
+}
+
+func (d *detailsScan) number() string {
+	j := d.i + 1
+	for j < len(d.raw) && bytes.IndexByte([]byte("0123456789+-.eE"), d.raw[j]) >= 0 {
+		j++
+	}
+	if !finiteDouble(d.raw[d.i:j]) {
+		return fmt.Sprintf("holds the number %s, which is not a finite double", clip(string(d.raw[d.i:j])))
+	}
+	d.i = j
 	return ""
 }
 
@@ -200,37 +226,44 @@ func checkDetails(raw []byte) string {
 // quote) and checks its escapes.
 func scanString(raw []byte, start int) (end int, msg string) {
 	for i := start + 1; i < len(raw); i++ {
-		switch raw[i] {
-		case '"':
+		switch {
+		case raw[i] == '"':
 			return i + 1, ""
-		case '\\':
-			if i+1 < len(raw) && raw[i+1] == 'u' {
-				r, ok := hex4(raw, i+2)
-				if !ok {
-					return 0, "holds an invalid \\u escape"
-				}
-				switch {
-				case r == 0:
-					return 0, "must not contain NUL characters (\\u0000)"
-				case r >= 0xDC00 && r <= 0xDFFF:
-					return 0, "holds a lone surrogate escape (not Unicode text)"
-				case r >= 0xD800 && r <= 0xDBFF:
-					lo, ok := rune(0), i+7 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u'
-					if ok {
-						lo, ok = hex4(raw, i+8)
-					}
-					if !ok || lo < 0xDC00 || lo > 0xDFFF {
-						return 0, "holds a lone surrogate escape (not Unicode text)"
-					}
-					i += 6
-				}
-				i += 5
-			} else {
-				i++
+		case raw[i] == '\\' && i+1 < len(raw) && raw[i+1] == 'u':
+			n, msg := unicodeEscape(raw, i)
+			if msg != "" {
+				return 0, msg
 			}
+			i += n - 1
+		case raw[i] == '\\':
+			i++ // a one-letter escape
 		}
 	}
 	return 0, "holds an unterminated string"
+}
+
+// unicodeEscape checks the \u escape at raw[i] (and the low half after a
+// high surrogate) and returns how many bytes it spans.
+func unicodeEscape(raw []byte, i int) (int, string) {
+	r, ok := hex4(raw, i+2)
+	switch {
+	case !ok:
+		return 0, "holds an invalid \\u escape"
+	case r == 0:
+		return 0, "must not contain NUL characters (\\u0000)"
+	case r >= 0xDC00 && r <= 0xDFFF:
+		return 0, "holds a lone surrogate escape (not Unicode text)"
+	case r >= 0xD800 && r <= 0xDBFF:
+		lo, ok := rune(0), i+7 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u'
+		if ok {
+			lo, ok = hex4(raw, i+8)
+		}
+		if !ok || lo < 0xDC00 || lo > 0xDFFF {
+			return 0, "holds a lone surrogate escape (not Unicode text)"
+		}
+		return 12, ""
+	}
+	return 6, ""
 }
 
 func hex4(raw []byte, at int) (rune, bool) {
