@@ -267,52 +267,67 @@ func (t *StoredTokens) refreshLocked(ctx context.Context) error {
 	set := make([]storedToken, 0, len(list))
 	live := make(map[int64]bool, len(list))
 	for _, tok := range list {
-		if tok.RevokedAt != nil {
-			continue
+		if st, ok := t.liveTokenLocked(tok); ok {
+			set = append(set, st)
+			live[tok.ID] = true
 		}
-		var role Role
-		switch tok.Kind {
-		case storage.TokenRead:
-			role = RoleRead
-		case storage.TokenIngest:
-			role = RoleIngest
-		default:
-			continue
-		}
-		raw, err := hex.DecodeString(tok.Hash)
-		if err != nil || len(raw) != sha256.Size {
-			t.log.Warn("stored tokens: skipping a token with a malformed hash", "id", tok.ID, "name", tok.Name)
-			continue
-		}
-		use := t.uses[tok.ID]
-		if use == nil {
-			use = &tokenUse{}
-			if tok.LastUsedAt != nil {
-				use.written = tok.LastUsedAt.Unix()
-			}
-			t.uses[tok.ID] = use
-		}
-		st := storedToken{id: tok.ID, role: role, use: use}
-		copy(st.hash[:], raw)
-		set = append(set, st)
-		live[tok.ID] = true
 	}
 	t.set.Store(&set)
-	// Uses of tokens no longer live are written once more, then dropped.
+	t.dropGoneLocked(ctx, live)
+	t.version, t.loaded = v, true
+	return nil
+}
+
+// liveTokenLocked is tok as the request path checks it, false when it is
+// revoked, of a kind no bearer may use, or its hash is malformed. t.mu is
+// held.
+func (t *StoredTokens) liveTokenLocked(tok storage.Token) (storedToken, bool) {
+	if tok.RevokedAt != nil {
+		return storedToken{}, false
+	}
+	var role Role
+	switch tok.Kind {
+	case storage.TokenRead:
+		role = RoleRead
+	case storage.TokenIngest:
+		role = RoleIngest
+	default:
+		return storedToken{}, false
+	}
+	raw, err := hex.DecodeString(tok.Hash)
+	if err != nil || len(raw) != sha256.Size {
+		t.log.Warn("stored tokens: skipping a token with a malformed hash", "id", tok.ID, "name", tok.Name)
+		return storedToken{}, false
+	}
+	use := t.uses[tok.ID]
+	if use == nil {
+		use = &tokenUse{}
+		if tok.LastUsedAt != nil {
+			use.written = tok.LastUsedAt.Unix()
+		}
+		t.uses[tok.ID] = use
+	}
+	st := storedToken{id: tok.ID, role: role, use: use}
+	copy(st.hash[:], raw)
+	return st, true
+}
+
+// dropGoneLocked writes the uses of tokens no longer live once more, then
+// forgets them. t.mu is held.
+func (t *StoredTokens) dropGoneLocked(ctx context.Context, live map[int64]bool) {
 	var gone []int64
 	for id := range t.uses {
 		if !live[id] {
 			gone = append(gone, id)
 		}
 	}
-	if len(gone) > 0 {
-		t.flushUses(ctx)
-		for _, id := range gone {
-			delete(t.uses, id)
-		}
+	if len(gone) == 0 {
+		return
 	}
-	t.version, t.loaded = v, true
-	return nil
+	t.flushUses(ctx)
+	for _, id := range gone {
+		delete(t.uses, id)
+	}
 }
 
 // flushUses writes the last-used times that changed since the last write.

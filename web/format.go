@@ -297,67 +297,86 @@ func prettyJSON(raw json.RawMessage) string {
 	if !json.Valid(raw) {
 		return string(raw)
 	}
-	limit := prettyFactor*len(raw) + prettySlack
-	out := make([]byte, 0, min(limit, 2*len(raw)+64))
-	depth, inString, escaped := 0, false, false
-	newline := func() {
-		out = append(out, '\n')
-		for range min(depth, maxIndent) {
-			out = append(out, ' ', ' ')
+	p := indenter{raw: raw, limit: prettyFactor*len(raw) + prettySlack}
+	p.out = make([]byte, 0, min(p.limit, 2*len(raw)+64))
+	for p.i = 0; p.i < len(raw); p.i++ {
+		if p.inString {
+			p.stringByte(raw[p.i])
+		} else {
+			p.structural(raw[p.i])
 		}
-	}
-	for i := 0; i < len(raw); i++ {
-		b := raw[i]
-		if inString {
-			out = append(out, b)
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-			continue
-		}
-		switch b {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '"':
-			inString = true
-			out = append(out, b)
-		case '{', '[':
-			out = append(out, b)
-			j := i + 1
-			for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
-				j++
-			}
-			if j < len(raw) && (raw[j] == '}' || raw[j] == ']') {
-				out = append(out, raw[j]) // an empty one stays on its line
-				i = j
-				continue
-			}
-			depth++
-			newline()
-		case '}', ']':
-			depth--
-			newline()
-			out = append(out, b)
-		case ',':
-			out = append(out, b)
-			newline()
-		case ':':
-			out = append(out, ':', ' ')
-		default:
-			out = append(out, b)
-		}
-		if len(out) > limit {
+		if len(p.out) > p.limit {
 			var compact bytes.Buffer
 			_ = json.Compact(&compact, raw) // raw is valid JSON
 			return compact.String()
 		}
 	}
-	return string(out)
+	return string(p.out)
+}
+
+// indenter is prettyJSON's state: where it is in raw, what it wrote.
+type indenter struct {
+	raw               []byte
+	i, depth, limit   int
+	out               []byte
+	inString, escaped bool
+}
+
+func (p *indenter) newline() {
+	p.out = append(p.out, '\n')
+	for range min(p.depth, maxIndent) {
+		p.out = append(p.out, ' ', ' ')
+	}
+}
+
+// stringByte copies a byte inside a string, watching for its end.
+func (p *indenter) stringByte(b byte) {
+	p.out = append(p.out, b)
+	switch {
+	case p.escaped:
+		p.escaped = false
+	case b == '\\':
+		p.escaped = true
+	case b == '"':
+		p.inString = false
+	}
+}
+
+func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// structural writes a byte outside strings, dropping the white space sent
+// and laying out its own.
+func (p *indenter) structural(b byte) {
+	switch b {
+	case ' ', '\t', '\n', '\r':
+	case '"':
+		p.inString = true
+		p.out = append(p.out, b)
+	case '{', '[':
+		p.out = append(p.out, b)
+		j := p.i + 1
+		for j < len(p.raw) && isJSONSpace(p.raw[j]) {
+			j++
+		}
+		if j < len(p.raw) && (p.raw[j] == '}' || p.raw[j] == ']') {
+			p.out = append(p.out, p.raw[j]) // an empty one stays on its line
+			p.i = j
+			return
+		}
+		p.depth++
+		p.newline()
+	case '}', ']':
+		p.depth--
+		p.newline()
+		p.out = append(p.out, b)
+	case ',':
+		p.out = append(p.out, b)
+		p.newline()
+	case ':':
+		p.out = append(p.out, ':', ' ')
+	default:
+		p.out = append(p.out, b)
+	}
 }
 
 // FormatCursor writes a position in the feed's newest-first order as
