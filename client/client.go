@@ -470,20 +470,8 @@ func (c *Client) nextBatch() []item {
 	for {
 		c.mu.Lock()
 		n := len(c.pending)
-		if n > 0 && (n >= c.cfg.BatchSize || c.closing || c.flushes > 0 || time.Since(c.pending[0].logged) >= c.cfg.FlushInterval) {
-			take, size := 0, 2
-			for take < n && take < c.cfg.BatchSize {
-				size += len(c.pending[take].body) + 1
-				if take > 0 && size > maxBatchBodyBytes {
-					break
-				}
-				take++
-			}
-			batch := make([]item, take)
-			copy(batch, c.pending)
-			clear(c.pending[:take]) // let the sent bodies be collected
-			c.pending = c.pending[take:]
-			c.inflight += take
+		if n > 0 && c.batchDueLocked() {
+			batch := c.takeLocked()
 			c.mu.Unlock()
 			return batch
 		}
@@ -509,6 +497,33 @@ func (c *Client) nextBatch() []item {
 			return nil
 		}
 	}
+}
+
+// batchDueLocked reports whether the pending events should go now: a full
+// batch, a flush or close asked for, or the oldest has waited long enough.
+// c.mu is held and pending is not empty.
+func (c *Client) batchDueLocked() bool {
+	return len(c.pending) >= c.cfg.BatchSize || c.closing || c.flushes > 0 ||
+		time.Since(c.pending[0].logged) >= c.cfg.FlushInterval
+}
+
+// takeLocked moves the oldest pending events, as many as fit in one batch
+// by count and bytes, to in flight. c.mu is held.
+func (c *Client) takeLocked() []item {
+	take, size := 0, 2
+	for take < len(c.pending) && take < c.cfg.BatchSize {
+		size += len(c.pending[take].body) + 1
+		if take > 0 && size > maxBatchBodyBytes {
+			break
+		}
+		take++
+	}
+	batch := make([]item, take)
+	copy(batch, c.pending)
+	clear(c.pending[:take]) // let the sent bodies be collected
+	c.pending = c.pending[take:]
+	c.inflight += take
+	return batch
 }
 
 // outcome is what one request came to.
@@ -782,55 +797,22 @@ type wireEvent struct {
 // encode checks ev against the server's rules, fills in the key and the
 // time, and returns its JSON with the event as completed.
 func encode(ev Event, now time.Time) ([]byte, Event, error) {
-	bad := func(field, msg string) error { return fmt.Errorf("%w: %s %s", ErrInvalidEvent, field, msg) }
-	switch {
-	case ev.Type == "":
-		return nil, ev, bad("type", "is required")
-	case len(ev.Type) > maxTypeLen:
-		return nil, ev, bad("type", fmt.Sprintf("is longer than %d characters", maxTypeLen))
-	case !typeShaped(ev.Type):
-		return nil, ev, bad("type", "must be lower-case letters, digits, '_' and '.', starting with a letter")
-	}
-	switch {
-	case ev.Message == "":
-		return nil, ev, bad("message", "is required")
-	case !utf8.ValidString(ev.Message):
-		return nil, ev, bad("message", "is not valid UTF-8")
-	case utf8.RuneCountInString(ev.Message) > maxMessageRunes:
-		return nil, ev, bad("message", fmt.Sprintf("is longer than %d characters", maxMessageRunes))
-	case strings.ContainsRune(ev.Message, 0):
-		return nil, ev, bad("message", "must not contain NUL characters")
-	}
-	if ev.UserEmail != "" {
-		if len(ev.UserEmail) > maxEmailLen {
-			return nil, ev, bad("user_email", fmt.Sprintf("is longer than %d characters", maxEmailLen))
-		}
-		if !emailShaped(ev.UserEmail) {
-			return nil, ev, bad("user_email", "is not an email address (like name@example.com)")
-		}
+	if field, msg := checkText(ev); msg != "" {
+		return nil, ev, invalid(field, msg)
 	}
 	w := wireEvent{Type: ev.Type, Message: ev.Message, UserEmail: ev.UserEmail}
 	if ev.Details != nil {
-		d, err := json.Marshal(ev.Details)
-		if err != nil {
-			return nil, ev, bad("details", "cannot be encoded as JSON: "+err.Error())
+		d, msg := encodeDetails(ev.Details)
+		if msg != "" {
+			return nil, ev, invalid("details", msg)
 		}
-		d = bytes.TrimSpace(d)
-		switch {
-		case string(d) == "null":
-		case len(d) == 0 || d[0] != '{':
-			return nil, ev, bad("details", "must encode to a JSON object (a map or a struct)")
-		case len(d) > maxDetailsBytes:
-			return nil, ev, bad("details", fmt.Sprintf("is larger than %d bytes", maxDetailsBytes))
-		default:
-			w.Details = d
-		}
+		w.Details = d
 	}
 	if ev.IdempotencyKey == "" {
 		ev.IdempotencyKey = rand.Text() // 128 random bits, 26 characters
 	} else if !utf8.ValidString(ev.IdempotencyKey) || utf8.RuneCountInString(ev.IdempotencyKey) > maxKeyLen ||
 		strings.ContainsFunc(ev.IdempotencyKey, unicode.IsControl) {
-		return nil, ev, bad("idempotency_key", fmt.Sprintf("must be at most %d characters of valid UTF-8, without control characters", maxKeyLen))
+		return nil, ev, invalid("idempotency_key", fmt.Sprintf("must be at most %d characters of valid UTF-8, without control characters", maxKeyLen))
 	}
 	w.IdempotencyKey = ev.IdempotencyKey
 	if ev.OccurredAt.IsZero() {
@@ -842,6 +824,55 @@ func encode(ev Event, now time.Time) ([]byte, Event, error) {
 		return nil, ev, fmt.Errorf("vitals client: encode event: %w", err)
 	}
 	return body, ev, nil
+}
+
+func invalid(field, msg string) error { return fmt.Errorf("%w: %s %s", ErrInvalidEvent, field, msg) }
+
+// checkText judges the type, the message and the email as the server
+// would; it returns the wrong field and why, or an empty message.
+func checkText(ev Event) (field, msg string) {
+	switch {
+	case ev.Type == "":
+		return "type", "is required"
+	case len(ev.Type) > maxTypeLen:
+		return "type", fmt.Sprintf("is longer than %d characters", maxTypeLen)
+	case !typeShaped(ev.Type):
+		return "type", "must be lower-case letters, digits, '_' and '.', starting with a letter"
+	case ev.Message == "":
+		return "message", "is required"
+	case !utf8.ValidString(ev.Message):
+		return "message", "is not valid UTF-8"
+	case utf8.RuneCountInString(ev.Message) > maxMessageRunes:
+		return "message", fmt.Sprintf("is longer than %d characters", maxMessageRunes)
+	case strings.ContainsRune(ev.Message, 0):
+		return "message", "must not contain NUL characters"
+	case ev.UserEmail == "":
+		return "", ""
+	case len(ev.UserEmail) > maxEmailLen:
+		return "user_email", fmt.Sprintf("is longer than %d characters", maxEmailLen)
+	case !emailShaped(ev.UserEmail):
+		return "user_email", "is not an email address (like name@example.com)"
+	}
+	return "", ""
+}
+
+// encodeDetails marshals details, which must come out as a JSON object
+// within the server's size; nil for JSON null.
+func encodeDetails(details any) (json.RawMessage, string) {
+	d, err := json.Marshal(details)
+	if err != nil {
+		return nil, "cannot be encoded as JSON: " + err.Error()
+	}
+	d = bytes.TrimSpace(d)
+	switch {
+	case string(d) == "null":
+		return nil, ""
+	case len(d) == 0 || d[0] != '{':
+		return nil, "must encode to a JSON object (a map or a struct)"
+	case len(d) > maxDetailsBytes:
+		return nil, fmt.Sprintf("is larger than %d bytes", maxDetailsBytes)
+	}
+	return d, ""
 }
 
 // typeShaped is the server's ^[a-z][a-z0-9_.]*$.
