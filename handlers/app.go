@@ -89,21 +89,7 @@ type server struct {
 
 // New builds the Fiber app with every route.
 func New(cfg Config) *fiber.App {
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Location == nil {
-		cfg.Location = time.UTC
-	}
-	if cfg.Thresholds == (web.Thresholds{}) {
-		cfg.Thresholds = web.DefaultThresholds()
-	}
+	cfg = withDefaults(cfg)
 	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger}
 	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL)
 	s.limiter = newLoginLimiter()
@@ -126,29 +112,61 @@ func New(cfg Config) *fiber.App {
 	}
 	app.Use(s.securityHeaders)
 	app.Use(s.edgeChecks)
-
-	// Public: the platform's health check and the fingerprinted assets.
-	app.Get("/health", s.health)
-	app.Head("/health", s.health)
 	// Text answers for browsers are compressed; the JSON API is not, so
 	// that its hot path stays a copy of pre-rendered bytes.
 	zip := compress.New(compress.Config{Level: compress.LevelBestSpeed})
+	s.publicRoutes(app, zip)
+	// Everything else needs a credential.
+	app.Use(s.authenticate)
+	s.pageRoutes(app, zip)
+	s.apiRoutes(app)
+	// Unknown routes: still no answer without credentials.
+	app.Use(require("see this", RoleAdmin, RoleRead, RoleIngest), func(c *fiber.Ctx) error {
+		return newProblem(fiber.StatusNotFound, "no such route")
+	})
+	return app
+}
+
+// withDefaults fills in what cfg leaves zero.
+func withDefaults(cfg Config) Config {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Thresholds == (web.Thresholds{}) {
+		cfg.Thresholds = web.DefaultThresholds()
+	}
+	return cfg
+}
+
+// publicRoutes answer without a credential: the platform's health check,
+// the fingerprinted assets, and the sign-in form and the language and
+// theme switches, each form carrying its CSRF token.
+func (s *server) publicRoutes(app *fiber.App, zip fiber.Handler) {
+	app.Get("/health", s.health)
+	app.Head("/health", s.health)
 	app.Get("/static/*", zip, s.static)
-	// The sign-in form and the language and theme switches answer without
-	// a session; each form carries its CSRF token.
 	app.Get("/login", zip, s.loginPage)
 	app.Post("/login", smallForm, s.login)
 	app.Post("/prefs", smallForm, s.setPrefs)
-	if cfg.MetricsPublic {
+	if s.MetricsPublic {
 		app.Get("/metrics", s.metrics)
 	}
+}
 
-	// Everything else needs a credential.
-	app.Use(s.authenticate)
-	readers := require("read", RoleAdmin, RoleRead)
+// pageRoutes are the admin's dashboard and the fragments it polls. Only
+// routes that query the store get a deadline; the snapshot routes do no
+// I/O and stay on the fast path.
+func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	admin := require("open the dashboard", RoleAdmin)
-	// Only routes that query the store get a deadline; the snapshot routes
-	// do no I/O and stay on the fast path.
 	db := s.deadline
 	app.Get("/", s.signedIn, db, zip, s.page)
 	app.Post("/logout", s.signedIn, smallForm, s.logout)
@@ -157,20 +175,20 @@ func New(cfg Config) *fiber.App {
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)
 	app.Get("/partials/feed", admin, db, zip, s.feedPartial)
+}
+
+// apiRoutes are the JSON API and /metrics, each with the roles it admits.
+func (s *server) apiRoutes(app *fiber.App) {
+	readers := require("read", RoleAdmin, RoleRead)
+	db := s.deadline
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
-	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(cfg.IngestRate, cfg.IngestBurst).handler, db, s.postEvents)
+	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest), s.openAPI)
-	if !cfg.MetricsPublic {
+	if !s.MetricsPublic {
 		app.Get("/metrics", readers, s.metrics)
 	}
-
-	// Unknown routes: still no answer without credentials.
-	app.Use(require("see this", RoleAdmin, RoleRead, RoleIngest), func(c *fiber.Ctx) error {
-		return newProblem(fiber.StatusNotFound, "no such route")
-	})
-	return app
 }
 
 // recordLatency times the request, error handling included, so the status
