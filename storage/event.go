@@ -45,6 +45,21 @@ func ReservedPrefix(typ string) string {
 // event. Stores prune older keys by themselves, at most once a minute.
 const IdempotencyKeyTTL = 24 * time.Hour
 
+// DefaultIdempotencyKeysKeep is how many idempotency keys are kept at most,
+// the newest, whatever their age: far above what a client buffers and
+// retries, so that the store's size is bounded by its settings and not by
+// the ingest rate times IdempotencyKeyTTL. Keys beyond it go in the same
+// once-a-minute prune as expired ones.
+const DefaultIdempotencyKeysKeep = 100_000
+
+// KeysKeep returns n, or DefaultIdempotencyKeysKeep when n is not positive.
+func KeysKeep(n int) int {
+	if n <= 0 {
+		return DefaultIdempotencyKeysKeep
+	}
+	return n
+}
+
 // MaxIdempotencyKeyLen is the longest idempotency key, in characters.
 const MaxIdempotencyKeyLen = 64
 

@@ -147,7 +147,7 @@ func (s *Store) insertTx(ctx context.Context, calls []*group.Call) error {
 	if pruningKeys {
 		// The key prune's range scan, whatever the cached plan says.
 		q.Queue(customPlansSQL)
-		q.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds())
+		q.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds(), s.keysKeep)
 	}
 	q.Queue(insertSQL, cols.types, cols.messages, cols.emails, cols.details, cols.occurred, cols.sources)
 	q.Queue(pruneSQL, s.pruneArgs()...)

@@ -20,9 +20,11 @@ import (
 // this much.
 const keyPruneEvery = time.Minute
 
-// pruneKeysSQL deletes the idempotency keys older than $1 seconds; the
-// created_at index makes it a range scan of the expired keys only.
-const pruneKeysSQL = `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`
+// pruneKeysSQL deletes the idempotency keys older than $1 seconds and those
+// beyond the $2 newest (ties kept); the created_at index makes both range
+// scans, the second over $2 entries, once a minute.
+const pruneKeysSQL = `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
+	OR created_at < (SELECT created_at FROM idempotency_keys ORDER BY created_at DESC OFFSET $2 - 1 LIMIT 1)`
 
 // keyPruneDue reports whether the last key prune is a minute old. Only the
 // group's goroutine calls it.
@@ -117,7 +119,7 @@ func (s *Store) insertKeyedTx(ctx context.Context, b *batch.Batch) error {
 	q.Queue(customPlansSQL)
 	pruningKeys := s.keyPruneDue()
 	if pruningKeys {
-		q.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds())
+		q.Queue(pruneKeysSQL, storage.IdempotencyKeyTTL.Seconds(), s.keysKeep)
 	}
 	q.Queue(insertKeysSQL, claimKeys, claimAt)
 	q.Queue(lookupKeysSQL, claimKeys)
@@ -273,14 +275,16 @@ func scanInserted(br pgx.BatchResults, want int) ([]int64, time.Time, error) {
 	return ids, created.UTC(), nil
 }
 
-// PruneIdempotencyKeys deletes the idempotency keys stored before before.
+// PruneIdempotencyKeys deletes the idempotency keys stored before before,
+// and those beyond the newest KeysKeep.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
 	if !s.ready.Load() {
 		return 0, s.notReady("prune idempotency keys")
 	}
 	b := &pgx.Batch{}
 	b.Queue(customPlansSQL)
-	b.Queue("DELETE FROM idempotency_keys WHERE created_at < $1", before)
+	b.Queue(`DELETE FROM idempotency_keys WHERE created_at < $1
+		OR created_at < (SELECT created_at FROM idempotency_keys ORDER BY created_at DESC OFFSET $2 - 1 LIMIT 1)`, before, s.keysKeep)
 	br := s.pool.SendBatch(ctx, b)
 	_, err := br.Exec()
 	var tag pgconn.CommandTag

@@ -67,6 +67,9 @@ type Options struct {
 	// retention keeps; zero means storage.DefaultEventsKeep. vitals' own
 	// events keep storage.DefaultVitalsEventsKeep besides.
 	EventsKeep int
+	// KeysKeep is how many of the newest idempotency keys are kept at
+	// most; zero means storage.DefaultIdempotencyKeysKeep.
+	KeysKeep int
 	// MaxConns caps the pool; zero keeps pgxpool's default
 	// (max(4, number of CPUs)) unless the URL sets pool_max_conns.
 	MaxConns int32
@@ -98,6 +101,8 @@ type Store struct {
 	// keysPrunedAt is when the insert path last deleted expired
 	// idempotency keys; only the group's goroutine touches it.
 	keysPrunedAt time.Time
+	// keysKeep bounds the idempotency keys by number (Options.KeysKeep).
+	keysKeep int
 
 	ready     atomic.Bool
 	connectMu sync.Mutex // one Connect at a time in this process
@@ -160,6 +165,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		dialConfig:     cfg.ConnConfig.Config.Copy(),
 		schema:         schema,
 		keep:           keep,
+		keysKeep:       storage.KeysKeep(opts.KeysKeep),
 		attemptTimeout: cmp.Or(opts.AttemptTimeout, DefaultAttemptTimeout),
 	}
 	s.closing, s.cancel = context.WithCancel(context.Background())

@@ -14,3 +14,7 @@ func TestConformance(t *testing.T) {
 		return postgrestest.Open(t, postgres.Options{EventsKeep: keep})
 	})
 }
+
+func TestIdempotencyKeysBounded(t *testing.T) {
+	storagetest.KeysBound(t, postgrestest.Open(t, postgres.Options{KeysKeep: 5}), 5)
+}

@@ -101,7 +101,7 @@ func (s *Store) pruneKeysDue(ctx context.Context, tx *sql.Tx, now time.Time) (bo
 	if now.Sub(s.keysPrunedAt) < keyPruneEvery {
 		return false, nil
 	}
-	if _, err := tx.StmtContext(ctx, s.pruneKeysStmt).ExecContext(ctx, now.Add(-storage.IdempotencyKeyTTL).Format(timeLayout)); err != nil {
+	if _, err := tx.StmtContext(ctx, s.pruneKeysStmt).ExecContext(ctx, now.Add(-storage.IdempotencyKeyTTL).Format(timeLayout), s.keysKeep); err != nil {
 		return false, fmt.Errorf("prune idempotency keys: %w", err)
 	}
 	return true, nil

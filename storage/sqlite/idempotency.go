@@ -98,10 +98,17 @@ func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, r rows, now string) 
 	return nil
 }
 
-// PruneIdempotencyKeys deletes the idempotency keys stored before before.
+// pruneKeysSQL deletes the keys stored before ?1 and those older than the
+// ?2 newest (ties kept); the created_at index makes both range scans, the
+// second one over ?2 entries, once a minute.
+const pruneKeysSQL = `DELETE FROM idempotency_keys WHERE created_at < ?1
+	OR created_at < (SELECT created_at FROM idempotency_keys ORDER BY created_at DESC LIMIT 1 OFFSET ?2 - 1)`
+
+// PruneIdempotencyKeys deletes the idempotency keys stored before before,
+// and those beyond the newest KeysKeep.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.writer.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE created_at < ?",
-		before.UTC().Truncate(time.Millisecond).Format(timeLayout))
+	res, err := s.writer.ExecContext(ctx, pruneKeysSQL,
+		before.UTC().Truncate(time.Millisecond).Format(timeLayout), s.keysKeep)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune idempotency keys: %w", err)
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	// retention keeps; zero means storage.DefaultEventsKeep. vitals' own
 	// events keep storage.DefaultVitalsEventsKeep besides.
 	EventsKeep int
+	// KeysKeep is how many of the newest idempotency keys are kept at
+	// most; zero means storage.DefaultIdempotencyKeysKeep.
+	KeysKeep int
 	// SyncFull selects synchronous=FULL: an acknowledged event then
 	// survives a power loss, at about a third of the single-event speed.
 	// The default, NORMAL, survives a crash of the process.
@@ -109,6 +112,8 @@ type Store struct {
 	// keysPrunedAt is when the insert path last deleted expired
 	// idempotency keys; only the group's goroutine touches it.
 	keysPrunedAt time.Time
+	// keysKeep bounds the idempotency keys by number (Options.KeysKeep).
+	keysKeep int
 }
 
 // Open opens (creating it and its directory when missing) the database file
@@ -137,7 +142,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s := &Store{path: abs, writer: writer, keep: keep}
+	s := &Store{path: abs, writer: writer, keep: keep, keysKeep: storage.KeysKeep(opts.KeysKeep)}
 	fail := func(step string, err error) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %s: %w", path, step, err)
@@ -195,7 +200,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.countStmt, "UPDATE activity_events_count SET n = n + ?, vitals_n = vitals_n + ? WHERE id = 1 RETURNING n, vitals_n"},
 		{&s.lookupKeyStmt, lookupKeysSQL + "= ?"},
 		{&s.insertKeyStmt, "INSERT INTO idempotency_keys (key, event_id, event_created_at, created_at) VALUES (?, ?, ?, ?)"},
-		{&s.pruneKeysStmt, "DELETE FROM idempotency_keys WHERE created_at < ?"},
+		{&s.pruneKeysStmt, pruneKeysSQL},
 	} {
 		var err error
 		if *st.stmt, err = s.writer.PrepareContext(ctx, st.sql); err != nil {

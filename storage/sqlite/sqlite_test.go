@@ -14,3 +14,7 @@ func TestConformance(t *testing.T) {
 		return sqlitetest.Open(t, sqlite.Options{EventsKeep: keep})
 	})
 }
+
+func TestIdempotencyKeysBounded(t *testing.T) {
+	storagetest.KeysBound(t, sqlitetest.Open(t, sqlite.Options{KeysKeep: 5}), 5)
+}

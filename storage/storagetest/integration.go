@@ -587,3 +587,32 @@ func RunShared(t *testing.T, open func(t *testing.T, keep int) []storage.Store) 
 		}
 	})
 }
+
+// KeysBound checks that a store opened with KeysKeep keysKeep keeps at most
+// the newest keysKeep idempotency keys, however young: the older keys are
+// pruned (a retry of one stores anew) and the newest still answer as
+// duplicates. Each backend's tests call it with a store of their making.
+func KeysBound(t *testing.T, s storage.Store, keysKeep int) {
+	t.Helper()
+	ctx := ctxFor(t)
+	total := keysKeep + 7
+	for i := range total {
+		insert(t, ctx, s, keyed("bound", i, fmt.Sprintf("bound-%03d", i)))
+		// Distinct created_at for every key, so that "the newest N" is
+		// exact whatever the clock's resolution.
+		time.Sleep(2 * time.Millisecond)
+	}
+	n, err := s.PruneIdempotencyKeys(ctx, time.Now().Add(-time.Hour))
+	if err != nil || n != int64(total-keysKeep) {
+		t.Fatalf("PruneIdempotencyKeys beyond the newest %d of %d = %d, %v; want %d", keysKeep, total, n, err, total-keysKeep)
+	}
+	if newest := insert(t, ctx, s, keyed("bound", total, fmt.Sprintf("bound-%03d", total-1)))[0]; !newest.Duplicate {
+		t.Fatal("the newest key was pruned")
+	}
+	if kept := insert(t, ctx, s, keyed("bound", total+1, fmt.Sprintf("bound-%03d", total-keysKeep)))[0]; !kept.Duplicate {
+		t.Fatalf("the %dth newest key was pruned", keysKeep)
+	}
+	if oldest := insert(t, ctx, s, keyed("bound", total+2, "bound-000"))[0]; oldest.Duplicate {
+		t.Fatal("the oldest key beyond the bound was kept")
+	}
+}
