@@ -53,7 +53,7 @@ func vitalsBinary(t testing.TB) string {
 			binary.err = err
 			return
 		}
-		if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !bytes.HasPrefix(mod, []byte("module vitals\n")) {
+		if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !bytes.HasPrefix(mod, []byte("module github.com/vitalsdev/vitals\n")) {
 			binary.err = fmt.Errorf("%s is not the vitals repository", root)
 			return
 		}
