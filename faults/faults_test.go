@@ -90,6 +90,12 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 			if !c.hang && code != 0 {
 				t.Errorf("exit status %d, want 0", code)
 			}
+			// A post that finds the store closing is told to try again.
+			w.mu.Lock()
+			if n := w.statuses[500]; n > 0 {
+				t.Errorf("%d posts answered 500 during the stop, want 503 (nothing stored, try again)", n)
+			}
+			w.mu.Unlock()
 			verify(t, w, read())
 		})
 	}
