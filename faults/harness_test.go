@@ -489,10 +489,16 @@ type writers struct {
 	statuses map[int]int      // non-2xx answers by status (0: no answer)
 	lastErr  string
 	posts    atomic.Int64
+	pad      string // sent in details, to fill a volume sooner
 }
 
 func startWriters(n int, base, prefix string) *writers {
-	w := &writers{stopping: make(chan struct{}), acked: map[string]int64{}, statuses: map[int]int{}}
+	return startPaddedWriters(n, base, prefix, 0)
+}
+
+// startPaddedWriters is startWriters with pad bytes of details per event.
+func startPaddedWriters(n int, base, prefix string, pad int) *writers {
+	w := &writers{stopping: make(chan struct{}), acked: map[string]int64{}, statuses: map[int]int{}, pad: strings.Repeat("x", pad)}
 	w.setBase(base)
 	for i := range n {
 		w.wg.Go(func() { w.write(fmt.Sprintf("%s-w%d", prefix, i)) })
@@ -506,7 +512,11 @@ func (w *writers) write(name string) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	for i := 0; ; i++ {
 		msg := fmt.Sprintf("%s-e%d", name, i)
-		body, _ := json.Marshal(map[string]string{"type": "fault.test", "message": msg, "idempotency_key": msg})
+		ev := map[string]any{"type": "fault.test", "message": msg, "idempotency_key": msg}
+		if w.pad != "" {
+			ev["details"] = map[string]string{"pad": w.pad}
+		}
+		body, _ := json.Marshal(ev)
 		for {
 			select {
 			case <-w.stopping:
