@@ -87,6 +87,11 @@ type demoTrack struct {
 // later, stopped; a track added), spread over span before now and sorted
 // oldest first. A story that would end after now stays open: the newest
 // registrations are pending and a stream may be live.
+//
+// Whatever r draws, n >= 7 events hold all six types and both languages
+// (three stories in five are Russian, in turn, not by chance): the first
+// four stories are one of each kind, told within the newest half of span
+// and closed before now, and trimming to n never drops them.
 func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storage.NewEvent {
 	// The cast: made-up people on reserved example domains (RFC 2606),
 	// the radio's streams and its record box.
@@ -112,10 +117,12 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 		}
 	)
 	type timed struct {
-		at time.Time
-		e  storage.NewEvent
+		at   time.Time
+		e    storage.NewEvent
+		keep bool // one of the first four stories: never trimmed
 	}
 	var out []timed
+	story := 0
 	add := func(at time.Time, typ, msg string, email string, details map[string]any) {
 		if !at.Before(now) {
 			return
@@ -127,14 +134,23 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 		if details != nil {
 			e.Details, _ = json.Marshal(details) // maps of strings and numbers always marshal
 		}
-		out = append(out, timed{at, e})
+		out = append(out, timed{at, e, story < 4})
 	}
 	pick := func(list []string) string { return list[r.IntN(len(list))] }
-	for len(out) < n {
+	for ; len(out) < n; story++ {
 		at := now.Add(-time.Duration(r.Int64N(int64(span))))
-		ru := r.IntN(5) < 3 // three stories in five are Russian
+		// later returns the time d after at, or, for the first four
+		// stories, a time between at and now, so that they end.
+		later := func(d time.Duration) time.Time { return at.Add(d) }
+		k := r.IntN(10)
+		if story < 4 {
+			at = now.Add(-time.Minute - time.Duration(r.Int64N(max(int64(span/2), 1))))
+			later = func(d time.Duration) time.Time { return at.Add(min(d, now.Sub(at)/2)) }
+			k = []int{0, 1, 4, 6}[story] // rejected, approved, stream, track
+		}
+		ru := story%5 < 3 // three stories in five are Russian
 		lang := map[bool]string{true: "ru", false: "en"}[ru]
-		switch k := r.IntN(10); {
+		switch {
 		case k < 4: // a listener signs up; an admin decides later
 			name := pick(demoUsersEN)
 			if ru {
@@ -143,8 +159,8 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 			email := fmt.Sprintf("%s%d@%s", name, r.IntN(90)+10, pick(demoDomains))
 			add(at, "user_registered", tr(ru, "Новый пользователь зарегистрировался", "New user registered"), email,
 				map[string]any{"source": pick([]string{"web", "ios", "android"}), "locale": lang})
-			decided := at.Add(time.Duration(5+r.IntN(180)) * time.Minute)
-			if r.IntN(5) == 0 {
+			decided := later(time.Duration(5+r.IntN(180)) * time.Minute)
+			if reject := r.IntN(5) == 0; reject && story != 1 || story == 0 {
 				reason := demoRejectReasons[r.IntN(len(demoRejectReasons))]
 				add(decided, "user_rejected", tr(ru, "Пользователь отклонён: "+reason.RU, "User rejected: "+reason.EN), email,
 					map[string]any{"rejected_by": pick(demoAdmins), "reason": tr(ru, reason.RU, reason.EN)})
@@ -160,7 +176,7 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 			add(at, "stream_started", tr(ru, "Эфир «"+name+"» запущен", "Stream “"+name+"” started"), dj,
 				map[string]any{"stream": name, "bitrate_kbps": bitrate, "mount": "/live"})
 			minutes := 30 + r.IntN(150)
-			add(at.Add(time.Duration(minutes)*time.Minute), "stream_stopped",
+			add(later(time.Duration(minutes)*time.Minute), "stream_stopped",
 				tr(ru, "Эфир «"+name+"» остановлен", "Stream “"+name+"” stopped"), dj,
 				map[string]any{"stream": name, "duration_min": minutes, "peak_listeners": 5 + r.IntN(400)})
 		default: // a DJ adds a track to a playlist
@@ -172,8 +188,17 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 	}
 	slices.SortFunc(out, func(a, b timed) int { return a.at.Compare(b.at) })
 	// Keep the newest n: the stories' first events are spread evenly,
-	// so trimming the oldest keeps the spread.
-	out = out[len(out)-n:]
+	// so trimming the oldest keeps the spread. The first four stories'
+	// events stay, in their place.
+	drop := len(out) - n
+	out = slices.DeleteFunc(out, func(t timed) bool {
+		if drop > 0 && !t.keep {
+			drop--
+			return true
+		}
+		return false
+	})
+	out = out[len(out)-n:] // n < 7: the first stories cannot all stay
 	events := make([]storage.NewEvent, len(out))
 	for i, t := range out {
 		at := t.at

@@ -405,4 +405,34 @@ func TestDemoEventsStories(t *testing.T) {
 	}
 }
 
+// Every seed gives the six types and both languages, for n from 7 up,
+// since no test may depend on the draw (issue 11).
+func TestDemoEventsEverySeedHasEveryType(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for seed := range uint64(300) {
+		for _, c := range []struct {
+			n    int
+			span time.Duration
+		}{{7, time.Hour}, {12, 6 * time.Hour}, {120, 6 * time.Hour}, {1000, 24 * time.Hour}} {
+			evs := demoEvents(rand.New(rand.NewPCG(seed, seed*7+1)), now, c.span, c.n)
+			types := map[string]bool{}
+			var ru, en int
+			for _, e := range evs {
+				types[e.Type] = true
+				if strings.IndexFunc(e.Message, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) >= 0 {
+					ru++
+				} else {
+					en++
+				}
+			}
+			if len(evs) != c.n || len(types) != 6 {
+				t.Fatalf("seed %d, n %d: %d events of types %v", seed, c.n, len(evs), types)
+			}
+			if c.n >= 100 && (ru < c.n/5 || en < c.n/5) {
+				t.Fatalf("seed %d, n %d: %d Russian, %d English", seed, c.n, ru, en)
+			}
+		}
+	}
+}
+
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

@@ -24,8 +24,10 @@ import (
 	"github.com/vitalsdev/vitals/storage"
 )
 
-// ErrClosed is returned by Insert after Close.
-var ErrClosed = errors.New("store closed")
+// ErrClosed is returned by Insert after Close. It is a storage.ErrUnavailable,
+// so that a post that arrives while vitals stops is answered 503 "try
+// again" (nothing was stored), never 500.
+var ErrClosed = fmt.Errorf("store closed: %w", storage.ErrUnavailable)
 
 // Call is one InsertEvents call waiting in a group. The commit function sets
 // Out or Err.

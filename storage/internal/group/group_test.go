@@ -170,8 +170,8 @@ func TestClose(t *testing.T) {
 	c := Start((&fakeCommit{}).commit, 100, time.Minute)
 	c.Close()
 	c.Close() // idempotent
-	if _, err := c.Insert(t.Context(), []storage.NewEvent{{}}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Insert after Close = %v, want ErrClosed", err)
+	if _, err := c.Insert(t.Context(), []storage.NewEvent{{}}); !errors.Is(err, ErrClosed) || !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Insert after Close = %v, want ErrClosed, a storage.ErrUnavailable", err)
 	}
 }
 
