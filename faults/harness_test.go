@@ -395,7 +395,7 @@ func startVitals(t *testing.T, env map[string]string) *vitals {
 			<-v.done
 		}
 		if t.Failed() {
-			t.Logf("vitals log (tail):\n%s", tail(v.log.String(), 4000))
+			t.Logf("vitals log (tail):\n%s", tail(v.log.String(), 400000))
 		}
 	})
 	port := make(chan string, 1)

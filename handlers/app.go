@@ -44,6 +44,10 @@ type Config struct {
 	PollInterval time.Duration
 	// RequestTimeout bounds the work of one request (store queries).
 	RequestTimeout time.Duration
+	// Requests, when set, is the context every request's store work
+	// derives from: cancelling it cuts the requests still running, as
+	// vitals does when its shutdown timeout has passed. Nil means none.
+	Requests context.Context
 	// Latency, when set, records every request but static files for the
 	// snapshot's "api" group.
 	Latency *probes.LatencyWindow
@@ -129,6 +133,9 @@ func New(cfg Config) *fiber.App {
 
 // withDefaults fills in what cfg leaves zero.
 func withDefaults(cfg Config) Config {
+	if cfg.Requests == nil {
+		cfg.Requests = context.Background()
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
@@ -215,7 +222,7 @@ func (s *server) recordLatency(c *fiber.Ctx) error {
 // deadline gives each request a context with a deadline, so a slow store
 // cannot hold a request forever.
 func (s *server) deadline(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
+	ctx, cancel := context.WithTimeout(s.Requests, s.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()

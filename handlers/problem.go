@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -30,6 +32,9 @@ type problem struct {
 // Problem is an error that knows the HTTP status and the words a client
 // should see. Handlers return it; the app's ErrorHandler writes it.
 type Problem struct {
+	// Type names a kind of problem a client must tell apart; empty means
+	// "about:blank" (the status says it all).
+	Type   string
 	Status int
 	Detail string
 	Errors []FieldError
@@ -38,6 +43,10 @@ type Problem struct {
 }
 
 func (p *Problem) Error() string { return p.Detail }
+
+// ProblemOutcomeUnknown is the type of the 503 that answers a post whose
+// commit may or may not have happened (storage.ErrOutcomeUnknown).
+const ProblemOutcomeUnknown = "urn:vitals:problem:outcome-unknown"
 
 func newProblem(status int, detail string) *Problem {
 	return &Problem{Status: status, Detail: detail}
@@ -49,7 +58,7 @@ func writeProblem(c *fiber.Ctx, p *Problem) error {
 		c.Set(k, v)
 	}
 	body, err := json.Marshal(problem{
-		Type:   "about:blank",
+		Type:   cmp.Or(p.Type, "about:blank"),
 		Title:  http.StatusText(p.Status),
 		Status: p.Status,
 		Detail: p.Detail,
@@ -75,6 +84,17 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		if fe.Code == fiber.StatusRequestEntityTooLarge {
 			p.Detail = "request body is too large"
 		}
+	case errors.Is(err, storage.ErrOutcomeUnknown):
+		// Not "try again" alone: a retry without the same idempotency
+		// keys could store the events twice.
+		p = &Problem{Type: ProblemOutcomeUnknown, Status: fiber.StatusServiceUnavailable,
+			Detail: "outcome unknown: the events may have been stored; retry with the same idempotency keys",
+			Header: map[string]string{fiber.HeaderRetryAfter: "1"}}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		// The store did not answer within the request's time, or vitals
+		// is stopping and cut the request; nothing was changed.
+		p = newProblem(fiber.StatusServiceUnavailable, "the store did not answer in time; try again shortly")
+		p.Header = map[string]string{fiber.HeaderRetryAfter: "5"}
 	case errors.Is(err, storage.ErrUnavailable):
 		p = newProblem(fiber.StatusServiceUnavailable, "the store is unavailable; try again shortly")
 		p.Header = map[string]string{fiber.HeaderRetryAfter: "5"}

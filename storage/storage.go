@@ -22,6 +22,11 @@ var (
 	// ErrConflict means the change clashes with a row that exists (a token
 	// name already in use).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrOutcomeUnknown means a write failed in a way that does not tell
+	// whether it was committed: the connection broke, or its caller gave
+	// up, after the commit may have been sent. A retry under the same
+	// idempotency keys stores what was not stored, and nothing twice.
+	ErrOutcomeUnknown = errors.New("storage: outcome unknown")
 )
 
 // Store is what vitals needs from a database: the slices below, which

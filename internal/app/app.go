@@ -52,6 +52,10 @@ type App struct {
 	cfg    config.Config
 	opts   Options
 	logger *slog.Logger
+	// requests is the context of every request's store work;
+	// cutRequests ends it once the shutdown timeout has passed.
+	requests    context.Context
+	cutRequests context.CancelFunc
 
 	ln      net.Listener
 	store   *openedStore
@@ -111,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, opts: opts, logger: logging.New(cfg.LogFormat, opts.Stderr),
 		served: make(chan struct{}), work: newGroup()}
+	a.requests, a.cutRequests = context.WithCancel(context.Background())
 	if err := a.build(ctx, redisOpts); err != nil {
 		a.Close()
 		return nil, err
@@ -301,6 +306,7 @@ func (a *App) buildHTTP(site *web.Site) {
 		SessionKey: []byte(cfg.SessionKey), SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
 		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+		Requests: a.requests,
 	})
 	a.onClose("http server", a.stopHTTP)
 }
@@ -310,12 +316,18 @@ func (a *App) buildHTTP(site *web.Site) {
 // before the store closes, so no response says "stored" for an event that
 // is not. Then it waits for the server's goroutine.
 func (a *App) stopHTTP() {
+	defer a.cutRequests()
 	if !a.serving {
 		return
 	}
 	if err := a.http.ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
+		// Requests still waiting on a hung database are cut now, so that
+		// the store can close at once: SIGTERM ends within the timeout
+		// whatever the database does. A post cut here was not answered
+		// "stored"; its client retries under its idempotency key.
 		a.logger.Warn("shutdown: requests still running at the timeout were cut", "err", err)
 	}
+	a.cutRequests()
 	<-a.served
 }
 

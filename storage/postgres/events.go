@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,9 +116,22 @@ func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]
 	}
 	out, err := s.group.Insert(ctx, events)
 	if err != nil {
-		return nil, s.opErr("insert events", err)
+		return nil, s.opErr("insert events", outcome(err))
 	}
 	return out, nil
+}
+
+// outcome marks err as ErrOutcomeUnknown when the write may have been
+// committed: neither the server's own refusal (it then rolled back) nor a
+// failure pgx knows came before anything was sent.
+func outcome(err error) error {
+	var pgErr *pgconn.PgError
+	// ErrUnavailable here is the store closing: the call was never taken.
+	if errors.Is(err, storage.ErrOutcomeUnknown) || errors.Is(err, storage.ErrUnavailable) ||
+		errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrOutcomeUnknown, err)
 }
 
 // rejected is group.EachAlone's test for PostgreSQL: a PostgreSQL error

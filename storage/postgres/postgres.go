@@ -90,9 +90,12 @@ type Store struct {
 	// migrator gives the store its storage.Migrator methods.
 	*migrator
 
-	pool           *pgxpool.Pool
-	db             *sql.DB // database/sql view of pool, for goose
-	dialConfig     *pgconn.Config
+	pool       *pgxpool.Pool
+	db         *sql.DB // database/sql view of pool, for goose
+	dialConfig *pgconn.Config
+	// sockets are the connections' sockets, which Close cuts when the
+	// server hangs.
+	sockets        *conns
 	schema         string
 	keep           retention.Keep
 	attemptTimeout time.Duration
@@ -155,6 +158,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vitals"
 	}
 
+	sockets := &conns{}
+	cfg.ConnConfig.DialFunc = sockets.wrap(cfg.ConnConfig.DialFunc)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -163,6 +168,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool:           pool,
 		db:             stdlib.OpenDBFromPool(pool),
 		dialConfig:     cfg.ConnConfig.Config.Copy(),
+		sockets:        sockets,
 		schema:         schema,
 		keep:           keep,
 		keysKeep:       storage.KeysKeep(opts.KeysKeep),
@@ -254,7 +260,7 @@ func (s *Store) Close() error {
 			s.group.Close() // after the group in progress, before the pool
 		}
 		_ = s.db.Close() // does not close the pool
-		s.pool.Close()
+		s.sockets.closeWithin(closeGrace, s.pool.Close)
 	})
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vitalsdev/vitals/storage"
@@ -101,7 +102,7 @@ func (c *Committer) Insert(ctx context.Context, events []storage.NewEvent) ([]st
 	case <-call.done:
 		return call.Out, call.Err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w while committing (the events may have been stored)", ctx.Err())
+		return nil, fmt.Errorf("%w: %w while committing", storage.ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
@@ -168,6 +169,20 @@ func (c *Committer) commitGroup(calls []*Call) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// The transaction ends early when every caller has gone (each
+	// cancelled, as when vitals stops waiting for the requests in flight):
+	// a hung database then cannot hold the writer, or the shutdown, past
+	// the callers' own bounds.
+	var left atomic.Int32
+	left.Store(int32(len(live)))
+	for _, call := range live {
+		stop := context.AfterFunc(call.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	c.commit(ctx, live)
 	for _, call := range live {
 		if call.Out == nil && call.Err == nil {

@@ -220,3 +220,42 @@ func TestEachAlone(t *testing.T) {
 		})
 	}
 }
+
+// A transaction hung on the database ends once every caller of its group
+// has gone (as when vitals stops waiting for the requests in flight),
+// however far off the committer's own bound is, so that Close is not held
+// by it; while a caller waits, it goes on.
+func TestCommitEndsWhenEveryCallerHasGone(t *testing.T) {
+	ended := make(chan error, 1)
+	started := make(chan struct{})
+	c := Start(func(ctx context.Context, calls []*Call) {
+		close(started)
+		<-ctx.Done() // a database that never answers
+		ended <- ctx.Err()
+		for _, call := range calls {
+			call.Err = ctx.Err()
+		}
+	}, 100, time.Hour)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() { _, err := c.Insert(ctx, []storage.NewEvent{{Type: "a", Message: "1"}}); errs <- err }()
+	<-started
+	select {
+	case err := <-ended:
+		t.Fatalf("the commit ended (%v) while its caller was still waiting for it", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-errs; err == nil {
+		t.Fatal("a cancelled caller was told its events were stored")
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the commit ended with %v, want cancelled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit still runs with every caller gone")
+	}
+}
