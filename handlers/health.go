@@ -3,11 +3,24 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
+
+// CheckFailure is a check's failure whose words are safe to show on the
+// public /health (a fixed phrase such as "writes failing: disk full");
+// any other error shows as "unreachable".
+type CheckFailure string
+
+func (c CheckFailure) Error() string { return string(c) }
+
+// Wait waits for checks still running past their budget (each ends with
+// its context), for a shutdown that leaves nothing behind.
+func (h *Health) Wait() { h.inflight.Wait() }
 
 // HealthCheck is one component /health looks at.
 type HealthCheck struct {
@@ -24,10 +37,12 @@ type HealthCheck struct {
 // run within their own budget and the result is cached, so a storm of
 // health checks costs the database at most one query per TTL.
 type Health struct {
-	checks  []HealthCheck
-	budget  time.Duration
-	ttl     time.Duration
-	version string
+	// inflight are the checks running, those past the budget included.
+	inflight sync.WaitGroup
+	checks   []HealthCheck
+	budget   time.Duration
+	ttl      time.Duration
+	version  string
 
 	mu      sync.Mutex
 	body    []byte
@@ -74,13 +89,21 @@ func (h *Health) run() ([]byte, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.budget)
 	defer cancel()
 	doc := healthDoc{Status: "pass", Version: h.version, Checks: map[string][]healthResult{}}
+	// A check that overruns the budget writes its result after the answer
+	// is made: the results are shared under mu, and read once.
+	var mu sync.Mutex
 	results := make([]healthResult, len(h.checks))
 	var wg sync.WaitGroup
 	for i, c := range h.checks {
 		wg.Add(1)
+		h.inflight.Add(1)
 		go func() {
+			defer h.inflight.Done()
 			defer wg.Done()
-			results[i] = runCheck(ctx, c)
+			r := runCheck(ctx, c)
+			mu.Lock()
+			results[i] = r
+			mu.Unlock()
 		}()
 	}
 	// Every check honours ctx; wait past the budget only by a hair, so a
@@ -91,8 +114,11 @@ func (h *Health) run() ([]byte, int) {
 	case <-done:
 	case <-time.After(h.budget + 50*time.Millisecond):
 	}
+	mu.Lock()
+	got := slices.Clone(results)
+	mu.Unlock()
 	for i, c := range h.checks {
-		r := results[i]
+		r := got[i]
 		if r.Status == "" {
 			r = healthResult{ComponentType: c.ComponentType, ObservedUnit: "ms", Status: "fail",
 				Time: time.Now().UTC().Format(time.RFC3339Nano), Output: "no answer within " + h.budget.String()}
@@ -125,9 +151,14 @@ func runCheck(ctx context.Context, c HealthCheck) healthResult {
 		r.Status = "fail"
 		// Only a fixed phrase: error text could carry a host name or a
 		// connection string, and /health is public.
-		r.Output = "unreachable"
-		if ctx.Err() != nil {
+		var cf CheckFailure
+		switch {
+		case errors.As(err, &cf):
+			r.Output = string(cf)
+		case ctx.Err() != nil:
 			r.Output = "no answer within budget"
+		default:
+			r.Output = "unreachable"
 		}
 		return r
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +149,34 @@ func TestHealthFailsWhenPostgresHangs(t *testing.T) {
 		if strings.Contains(string(body), secret) {
 			t.Fatalf("health reveals %q: %s", secret, body)
 		}
+	}
+}
+
+// A check that ignores its context and answers after the budget must not
+// race with the answer already made (go test -race), nor hold it; Wait
+// then waits for it, so that a shutdown leaves nothing behind.
+func TestHealthCheckIgnoringItsContext(t *testing.T) {
+	release := make(chan struct{})
+	var finished atomic.Bool
+	h := handlers.NewHealth("test", 20*time.Millisecond, time.Nanosecond, handlers.HealthCheck{
+		Name: "slow:responseTime", Critical: true,
+		Check: func(context.Context) error {
+			<-release // ignores its context
+			finished.Store(true)
+			return nil
+		},
+	})
+	for range 3 {
+		if _, status := h.Result(); status != 503 {
+			t.Fatalf("status %d while the check has not answered, want 503", status)
+		}
+	}
+	close(release)
+	h.Wait()
+	if !finished.Load() {
+		t.Fatal("Wait returned before the late checks did")
+	}
+	if _, status := h.Result(); status != 200 {
+		t.Fatalf("status %d once the check answers, want 200", status)
 	}
 }

@@ -62,6 +62,9 @@ type Rendered struct {
 // Sampler runs probes every interval and keeps the latest snapshot. Latest
 // is safe for any number of concurrent readers and never does I/O.
 type Sampler struct {
+	// reads are the probes' reads in flight, those that overran their
+	// tick included; Wait waits for them.
+	reads  sync.WaitGroup
 	cfg    SamplerConfig
 	probes []Probe
 	log    *slog.Logger
@@ -174,6 +177,9 @@ func (s *Sampler) Wait() {
 	if s.started.Load() {
 		<-s.done
 	}
+	// Reads that overran a tick are awaited too: each ends with its
+	// context, cancelled with the sampler's.
+	s.reads.Wait()
 }
 
 func (s *Sampler) run(ctx context.Context) {
@@ -247,7 +253,9 @@ func (s *Sampler) run1(ctx context.Context) []outcome {
 			continue
 		}
 		running++
+		s.reads.Add(1)
 		go func() {
+			defer s.reads.Done()
 			pctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 			defer func() {
 				cancel()

@@ -290,6 +290,9 @@ func (a *App) buildHealth() {
 			Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 	}
 	a.health = handlers.NewHealth(version.Version, time.Second, time.Second, checks...)
+	// After the HTTP server stops: checks that overran a request's budget
+	// end with their context, and nothing is left running.
+	a.onClose("health checks", a.health.Wait)
 }
 
 func (a *App) buildHTTP(site *web.Site) {
