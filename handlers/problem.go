@@ -84,6 +84,11 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		if fe.Code == fiber.StatusRequestEntityTooLarge {
 			p.Detail = "request body is too large"
 		}
+	case errors.Is(err, storage.ErrNoSpace):
+		// Logged by the store once per change, not once per request.
+		p = newProblem(fiber.StatusInsufficientStorage,
+			"the store refuses writes (its disk is full or read-only): nothing was stored; vitals resumes by itself once there is room, so retry later")
+		p.Header = map[string]string{fiber.HeaderRetryAfter: "30"}
 	case errors.Is(err, storage.ErrOutcomeUnknown):
 		// Not "try again" alone: a retry without the same idempotency
 		// keys could store the events twice.

@@ -95,6 +95,16 @@ func NewMetrics(version string) *Metrics {
 	return m
 }
 
+// CountWriteFailures adds vitals_store_write_failures_total, read from
+// failures at each scrape: the writes the store refused for room (the log
+// says so only when that starts and ends).
+func (m *Metrics) CountWriteFailures(failures func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vitals_store_write_failures_total",
+		Help: "Writes the store refused for want of room (disk full, read-only) since start.",
+	}, func() float64 { return float64(failures()) }))
+}
+
 // ObserveRequest records one request that took d and was answered with
 // status. It costs a few atomic operations and allocates nothing.
 func (m *Metrics) ObserveRequest(d time.Duration, status int) {

@@ -284,6 +284,9 @@ func (a *App) buildHealth() {
 	checks := []handlers.HealthCheck{{
 		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: a.store.store.Ping,
 	}}
+	if wh, ok := a.store.store.(writeHealthy); ok {
+		checks = append(checks, writesCheck(wh.WriteHealth()))
+	}
 	if rc := a.redis; rc != nil {
 		// Redis down is a warning: vitals can still serve.
 		checks = append(checks, handlers.HealthCheck{Name: "redis:responseTime", ComponentType: "datastore",
@@ -301,10 +304,14 @@ func (a *App) buildHTTP(site *web.Site) {
 	// come before the lines of the rest of the shutdown.
 	a.onClose("request log", flush)
 	cfg := a.cfg
+	metrics := handlers.NewMetrics(version.Version)
+	if wh, ok := a.store.store.(writeHealthy); ok {
+		metrics.CountWriteFailures(wh.WriteHealth().Failures)
+	}
 	a.http = handlers.New(handlers.Config{
 		Store: a.store.store, Snapshots: a.sampler, Creds: a.creds, Site: site, Health: a.health,
 		Logger: a.logger, PollInterval: cfg.PollInterval, Latency: a.latency,
-		Metrics: handlers.NewMetrics(version.Version), MetricsPublic: cfg.MetricsPublic,
+		Metrics: metrics, MetricsPublic: cfg.MetricsPublic,
 		RequestLog: reqLog,
 		SessionKey: []byte(cfg.SessionKey), SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
@@ -361,6 +368,9 @@ func (a *App) startWork() {
 		a.work.Go(a.store.connect)
 	}
 	a.work.Go(a.tokens.Run)
+	if wh, ok := a.store.store.(writeHealthy); ok {
+		a.work.Go(func(ctx context.Context) { a.probeWrites(ctx, wh.WriteHealth()) })
+	}
 	// The first health check starts now rather than in the platform's
 	// first request, which shares its result: it also opens the store's
 	// first read connection. Not waited for: an unreachable PostgreSQL

@@ -141,7 +141,7 @@ func demoEvents(r *rand.Rand, now time.Time, span time.Duration, n int) []storag
 		at := now.Add(-time.Duration(r.Int64N(int64(span))))
 		// later returns the time d after at, or, for the first four
 		// stories, a time between at and now, so that they end.
-		later := func(d time.Duration) time.Time { return at.Add(d) }
+		later := at.Add
 		k := r.IntN(10)
 		if story < 4 {
 			at = now.Add(-time.Minute - time.Duration(r.Int64N(max(int64(span/2), 1))))

@@ -115,7 +115,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]
 		return nil, s.notReady("insert events")
 	}
 	out, err := s.group.Insert(ctx, events)
-	if err != nil {
+	if err := s.observe(err); err != nil {
 		return nil, s.opErr("insert events", outcome(err))
 	}
 	return out, nil

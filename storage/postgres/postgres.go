@@ -81,7 +81,9 @@ type Options struct {
 	// AttemptTimeout bounds one ConnectLoop attempt (schema and
 	// migrations); zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
-	// Logger receives the migration progress lines; nil discards them.
+	// Logger receives the migration progress lines and each change of the
+	// write health (writes failing for room, working again); nil discards
+	// them.
 	Logger *slog.Logger
 }
 
@@ -106,6 +108,8 @@ type Store struct {
 	keysPrunedAt time.Time
 	// keysKeep bounds the idempotency keys by number (Options.KeysKeep).
 	keysKeep int
+	// writes is the outcome of the last writes (writes.go).
+	writes *storage.WriteHealth
 
 	ready     atomic.Bool
 	connectMu sync.Mutex // one Connect at a time in this process
@@ -172,6 +176,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		schema:         schema,
 		keep:           keep,
 		keysKeep:       storage.KeysKeep(opts.KeysKeep),
+		writes:         storage.NewWriteHealth(opts.Logger),
 		attemptTimeout: cmp.Or(opts.AttemptTimeout, DefaultAttemptTimeout),
 	}
 	s.closing, s.cancel = context.WithCancel(context.Background())

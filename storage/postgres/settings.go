@@ -62,7 +62,7 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO settings (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, key, value)
-	if err != nil {
+	if err := s.observe(err); err != nil {
 		return s.opErr(fmt.Sprintf("set setting %q", key), err)
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 // table, with the store's DSN (WAL, synchronous=NORMAL), no retention, no
 // indexes.
 func BenchmarkBaselineRawInsert(b *testing.B) {
-	db, err := sql.Open("sqlite", dsn(filepath.Join(b.TempDir(), "raw.db"), false, false))
+	db, err := sql.Open("sqlite", dsn(filepath.Join(b.TempDir(), "raw.db"), false, false, 1000))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // carries the events of every caller waiting, each call still all or nothing.
 func (s *Store) InsertEvents(ctx context.Context, events []storage.NewEvent) ([]storage.Event, error) {
 	out, err := s.group.Insert(ctx, events)
-	if err != nil {
+	if err := s.observe(err); err != nil {
 		return nil, fmt.Errorf("sqlite: insert events: %w", err)
 	}
 	return out, nil

@@ -48,7 +48,7 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 		INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3`,
 		key, value, time.Now().UTC().Format(timeLayout))
-	if err != nil {
+	if err := s.observe(err); err != nil {
 		return fmt.Errorf("sqlite: set setting %q: %w", key, err)
 	}
 	return nil

@@ -77,7 +77,9 @@ type Options struct {
 	// ReadConns is the size of the read pool; zero means GOMAXPROCS,
 	// at least 2 and at most 8.
 	ReadConns int
-	// Logger receives the migration progress lines; nil discards them.
+	// Logger receives the migration progress lines and each change of the
+	// write health (writes failing for room, working again); nil discards
+	// them.
 	Logger *slog.Logger
 	// MigrateOnly opens the file for the storage.Migrator methods and
 	// Close alone, applying no migration, so that `vitals migrate status`
@@ -114,6 +116,9 @@ type Store struct {
 	keysPrunedAt time.Time
 	// keysKeep bounds the idempotency keys by number (Options.KeysKeep).
 	keysKeep int
+	// writes is the outcome of the last writes (writes.go).
+	writes      *storage.WriteHealth
+	reclaimedAt reclaimClock
 }
 
 // Open opens (creating it and its directory when missing) the database file
@@ -131,7 +136,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: create directory: %w", path, err)
 	}
 
-	writer, err := sql.Open("sqlite", dsn(abs, opts.SyncFull, false))
+	writer, err := sql.Open("sqlite", dsn(abs, opts.SyncFull, false, walPages(filepath.Dir(abs))))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -142,7 +147,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s := &Store{path: abs, writer: writer, keep: keep, keysKeep: storage.KeysKeep(opts.KeysKeep)}
+	s := &Store{path: abs, writer: writer, keep: keep, keysKeep: storage.KeysKeep(opts.KeysKeep),
+		writes: storage.NewWriteHealth(opts.Logger)}
 	fail := func(step string, err error) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %s: %w", path, step, err)
@@ -157,7 +163,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if readConns <= 0 {
 		readConns = min(max(runtime.GOMAXPROCS(0), 2), 8)
 	}
-	s.reader, err = sql.Open("sqlite", dsn(abs, opts.SyncFull, true))
+	s.reader, err = sql.Open("sqlite", dsn(abs, opts.SyncFull, true, 0))
 	if err != nil {
 		return fail("open read pool", err)
 	}
@@ -213,7 +219,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // dsn builds the data source name. The pragmas are in the DSN rather than
 // run once after opening, so that every connection database/sql opens, now or
 // after a reconnect, has them.
-func dsn(abs string, syncFull, readOnly bool) string {
+func dsn(abs string, syncFull, readOnly bool, walPages int) string {
 	sync := "NORMAL"
 	if syncFull {
 		sync = "FULL"
@@ -229,6 +235,11 @@ func dsn(abs string, syncFull, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// The writer checkpoints the WAL every walPages pages and then
+		// truncates the file to that size, so the WAL never holds more
+		// of the volume than its share (see walPages).
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walPages)+")")
+		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(walPages*walPageBytes)+")")
 	}
 	// A file: URI escapes '?', '#' and '%' in the path, which a bare path
 	// followed by "?" would mangle.

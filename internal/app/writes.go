@@ -1,0 +1,53 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
+)
+
+// writeHealthy is a store that tracks whether its writes work (both do).
+type writeHealthy interface {
+	WriteHealth() *storage.WriteHealth
+}
+
+// writeProbeSetting is the setting the write probe rewrites while writes
+// are failing, to learn when they work again.
+const writeProbeSetting = "write_probe"
+
+// writesCheck is /health's check of the store's writes: failing, with the
+// reason, while the last write was refused for room. It costs no I/O.
+func writesCheck(wh *storage.WriteHealth) handlers.HealthCheck {
+	return handlers.HealthCheck{
+		Name: "database:writes", ComponentType: "datastore", Critical: true,
+		Check: func(context.Context) error {
+			if r := wh.Failing(); r != "" {
+				return handlers.CheckFailure(r)
+			}
+			return nil
+		},
+	}
+}
+
+// probeWrites tries one small write every interval while writes are
+// failing, so that /health turns back to pass when there is room again
+// even if nobody posts; when writes work it does nothing.
+func (a *App) probeWrites(ctx context.Context, wh *storage.WriteHealth) {
+	t := time.NewTicker(a.cfg.SampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if wh.Failing() == "" {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, a.cfg.SampleInterval)
+			_ = a.store.store.SetSetting(wctx, writeProbeSetting, time.Now().UTC().Format(time.RFC3339Nano))
+			cancel()
+		}
+	}
+}
