@@ -27,6 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
 const ingestToken = "ingest-token-for-the-fault-suite"
@@ -326,27 +328,10 @@ func startRedis(t *testing.T) *redisServer {
 // vitals is one process of the real binary.
 type vitals struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 	base string
 	done chan struct{}
 	err  error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var servingLine = regexp.MustCompile(`serving http://localhost:(\d+)`)
@@ -375,7 +360,7 @@ func startVitals(t *testing.T, env map[string]string) *vitals {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	v := &vitals{cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	v := &vitals{cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(v.log, pw)
 	cmd.Stderr = v.log

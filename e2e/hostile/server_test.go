@@ -16,10 +16,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
 const (
@@ -68,24 +69,7 @@ func TestMain(m *testing.M) {
 type target struct {
 	addr string
 	pid  int
-	log  *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *syncbuf.Buffer
 }
 
 var servingLine = regexp.MustCompile(`serving http://localhost:(\d+)`)
@@ -116,7 +100,7 @@ func start(t *testing.T, env map[string]string) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg := &target{log: &lockedBuffer{}}
+	tg := &target{log: &syncbuf.Buffer{}}
 	cmd.Stderr = tg.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

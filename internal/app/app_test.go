@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -11,30 +10,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vitalsdev/vitals/internal/config"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the app's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig is the configuration env gives, on a free port.
 func testConfig(t *testing.T, env map[string]string) config.Config {
@@ -70,7 +52,7 @@ func TestCloseReleasesInReverseOrderOfBuilding(t *testing.T) {
 		// Redis is connected lazily: an unreachable one is still built.
 		"REDIS_URL": "redis://127.0.0.1:" + freePort(t) + "/0",
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	a, err := New(t.Context(), cfg, Options{Stdout: io.Discard, Stderr: &logs})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +92,7 @@ func TestNewReleasesWhatItBuiltOnFailure(t *testing.T) {
 	port := freePort(t)
 	cfg := testConfig(t, map[string]string{"VITALS_DATA_DIR": filepath.Join(file, "data")})
 	cfg.Port, _ = strconv.Atoi(port)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	if _, err := New(t.Context(), cfg, Options{Stdout: io.Discard, Stderr: &logs}); err == nil {
 		t.Fatal("New succeeded with a data directory that cannot be made")
 	}
@@ -133,7 +115,7 @@ func TestRunAwaitsEveryGoroutineItStarts(t *testing.T) {
 		"DATABASE_URL":           "postgres://vitals@127.0.0.1:" + freePort(t) + "/vitals?sslmode=disable",
 		"VITALS_SAMPLE_INTERVAL": "1s",
 	})
-	var logs, out syncBuffer
+	var logs, out syncbuf.Buffer
 	ready := make(chan string, 1)
 	a, err := New(t.Context(), cfg, Options{Stdout: &out, Stderr: &logs, Ready: ready})
 	if err != nil {

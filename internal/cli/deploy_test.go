@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vitalsdev/vitals/internal/config"
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
 // flyConfig is the part of fly.toml that must agree with the server.
@@ -501,7 +502,7 @@ func TestBesideScript(t *testing.T) {
 		// The "application" is another vitals with a store of its own: it
 		// has a /health to time.
 		cmd := script(map[string]string{"PORT": appPort, "VITALS_PORT": vitalsPort}, bin, "serve", "--data-dir", t.TempDir())
-		var out syncBuffer
+		var out syncbuf.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -574,7 +575,7 @@ func TestBesideScript(t *testing.T) {
 
 	t.Run("vitals failing leaves the application running", func(t *testing.T) {
 		cmd := script(map[string]string{"VITALS_BIN": "false"}, "bash", "-c", "sleep 1; exit 0")
-		var out syncBuffer
+		var out syncbuf.Buffer
 		cmd.Stderr = &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

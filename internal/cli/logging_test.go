@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/vitalsdev/vitals/internal/syncbuf"
+
 	"bufio"
 	"context"
 	"encoding/base64"
@@ -18,8 +20,8 @@ import (
 // servedProcess is serve run in the test's process with its output captured.
 type servedProcess struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	stop   func() int // cancels serve and returns its exit code
 }
 
@@ -31,7 +33,7 @@ func serveCaptured(t *testing.T, env map[string]string) *servedProcess {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
-	sp := &servedProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	sp := &servedProcess{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	go func() { done <- serve(ctx, nil, envOf(env), sp.stdout, sp.stderr, ready) }()
 	select {
 	case addr := <-ready:

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
 // buildVitals builds the real binary into dir the way the Dockerfile does
@@ -70,8 +72,8 @@ func buildVitalsIn(t testing.TB, src, dir string) string {
 // proc is a vitals process started by a test.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	base   string // http://127.0.0.1:port, once serving
 	done   chan struct{}
 	err    error // Wait's result, after done
@@ -88,7 +90,7 @@ func startVitals(t testing.TB, bin string, env map[string]string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(p.stdout, pw)
 	cmd.Stderr = p.stderr

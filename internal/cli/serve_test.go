@@ -1,43 +1,25 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs the real start-up path on a free port and returns the
 // base URL; the server stops when the test ends.
-func startServe(t *testing.T, env map[string]string) (string, *syncBuffer) {
+func startServe(t *testing.T, env map[string]string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	if env["PORT"] == "" {
 		env["PORT"] = "0"
@@ -45,7 +27,7 @@ func startServe(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	go func() { done <- serve(ctx, nil, envOf(env), out, io.Discard, ready) }()
 	var addr string
 	select {

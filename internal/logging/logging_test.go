@@ -1,35 +1,17 @@
 package logging
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the flush timer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The request log's buffer writes every line, in order, by the flush
 // interval or at Close, whichever comes first.
 func TestLineBuffer(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	b := newLineBuffer(&out, time.Hour)
 	for i := range 3 {
 		if _, err := b.Write([]byte{byte('a' + i), '\n'}); err != nil {
@@ -45,7 +27,7 @@ func TestLineBuffer(t *testing.T) {
 	}
 	b.Close() // twice is fine
 
-	var ticked syncBuffer
+	var ticked syncbuf.Buffer
 	b = newLineBuffer(&ticked, time.Millisecond)
 	defer b.Close()
 	_, _ = b.Write([]byte("line\n"))
@@ -58,7 +40,7 @@ func TestLineBuffer(t *testing.T) {
 	}
 
 	// A large burst is written at once, not held.
-	var big syncBuffer
+	var big syncbuf.Buffer
 	b = newLineBuffer(&big, time.Hour)
 	defer b.Close()
 	line := []byte(strings.Repeat("x", 1023) + "\n")
