@@ -474,7 +474,7 @@ type writers struct {
 	statuses map[int]int      // non-2xx answers by status (0: no answer)
 	lastErr  string
 	posts    atomic.Int64
-	pad      string // sent in details, to fill a volume sooner
+	pad      string      // sent in details, to fill a volume sooner
 	paused   atomic.Bool // while set, no new post starts
 }
 

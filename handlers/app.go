@@ -63,6 +63,9 @@ type Config struct {
 	// SessionKey signs the admin's session cookies (VITALS_SESSION_KEY);
 	// empty, a key is generated once and kept in the store.
 	SessionKey []byte
+	// SessionKeys, when set, is where the signing secret is kept, so that
+	// the caller can install a new one (nil: private to the app).
+	SessionKeys *SessionKeys
 	// SessionTTL is how long a sign-in lasts (default 12 h).
 	SessionTTL time.Duration
 	// TrustProxy takes the client address from Fly-Client-IP or
@@ -95,7 +98,7 @@ type server struct {
 func New(cfg Config) *fiber.App {
 	cfg = withDefaults(cfg)
 	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger}
-	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL)
+	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL, cfg.SessionKeys)
 	s.limiter = newLoginLimiter()
 	app := fiber.New(fiber.Config{
 		AppName:               "vitals",

@@ -66,11 +66,16 @@ func NewCredentials(adminPassword string, readTokens, ingestTokens []string) *Cr
 }
 
 // SetAdminHash installs the bcrypt hash of the admin password read from the
-// store. It is ignored when VITALS_ADMIN_PASSWORD is set.
-func (c *Credentials) SetAdminHash(hash []byte) {
+// store, and reports whether it replaced a different one. It is ignored
+// when VITALS_ADMIN_PASSWORD is set.
+func (c *Credentials) SetAdminHash(hash []byte) bool {
 	h := append([]byte(nil), hash...)
-	c.adminHash.Store(&h)
+	old := c.adminHash.Swap(&h)
+	if old != nil && string(*old) == string(h) {
+		return false
+	}
 	c.verified.Store(nil)
+	return old != nil
 }
 
 // AdminFromEnv reports whether the admin password comes from the

@@ -68,7 +68,7 @@ func deriveSessionKeys(secret []byte) *sessionKeys {
 type sessions struct {
 	store sessionKeyStore
 	ttl   time.Duration
-	keys  atomic.Pointer[sessionKeys]
+	keys  *SessionKeys
 
 	mu      sync.Mutex
 	lastTry time.Time
@@ -79,16 +79,41 @@ type sessionKeyStore interface {
 	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
 }
 
-func newSessions(store sessionKeyStore, secret []byte, ttl time.Duration) *sessions {
+func newSessions(store sessionKeyStore, secret []byte, ttl time.Duration, keys *SessionKeys) *sessions {
 	if ttl <= 0 {
 		ttl = DefaultSessionTTL
 	}
-	s := &sessions{store: store, ttl: ttl}
+	if keys == nil {
+		keys = &SessionKeys{}
+	}
+	s := &sessions{store: store, ttl: ttl, keys: keys}
 	if len(secret) > 0 {
-		s.keys.Store(deriveSessionKeys(secret))
+		keys.Install(string(secret))
 	}
 	return s
 }
+
+// SessionKeys holds the secret that signs sessions, shared with whoever
+// keeps it current: installing another secret (the admin password was
+// changed) ends every session signed with the old one.
+type SessionKeys struct {
+	keys   atomic.Pointer[sessionKeys]
+	secret atomic.Pointer[string]
+}
+
+// Install makes secret the signing secret and reports whether it differs
+// from the one in use (false for the first one installed).
+func (k *SessionKeys) Install(secret string) bool {
+	old := k.secret.Swap(&secret)
+	if old != nil && *old == secret {
+		return false
+	}
+	k.keys.Store(deriveSessionKeys([]byte(secret)))
+	return old != nil
+}
+
+// Load returns the keys in use, nil before a secret is installed.
+func (k *SessionKeys) Load() *sessionKeys { return k.keys.Load() }
 
 // key returns the signing keys. Without VITALS_SESSION_KEY the secret is
 // generated once and kept in the store (the first instance to store one
@@ -115,9 +140,8 @@ func (s *sessions) key(ctx context.Context) (*sessionKeys, error) {
 	if len(stored) < MinSessionKeyLen {
 		return nil, fmt.Errorf("session key: the stored %s is too short", SessionKeySetting)
 	}
-	k := deriveSessionKeys([]byte(stored))
-	s.keys.Store(k)
-	return k, nil
+	s.keys.Install(stored)
+	return s.keys.Load(), nil
 }
 
 // session is a signed-in admin: a random id and when it ends.

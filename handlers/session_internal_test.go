@@ -10,7 +10,7 @@ import (
 )
 
 func TestSessionSignature(t *testing.T) {
-	s := newSessions(nil, []byte("0123456789abcdef0123456789abcdef"), time.Hour)
+	s := newSessions(nil, []byte("0123456789abcdef0123456789abcdef"), time.Hour, nil)
 	k := s.keys.Load()
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	sess, value := s.issue(k, now)
@@ -21,7 +21,7 @@ func TestSessionSignature(t *testing.T) {
 	if _, ok := s.verify(k, value, now.Add(time.Hour)); ok {
 		t.Error("an expired session was accepted")
 	}
-	other := newSessions(nil, []byte("another key 0123456789abcdefghijk"), time.Hour)
+	other := newSessions(nil, []byte("another key 0123456789abcdefghijk"), time.Hour, nil)
 	if _, ok := other.verify(other.keys.Load(), value, now); ok {
 		t.Error("a session signed with another key was accepted")
 	}

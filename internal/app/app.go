@@ -25,6 +25,7 @@ import (
 	"github.com/vitalsdev/vitals/internal/logging"
 	"github.com/vitalsdev/vitals/internal/version"
 	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/web"
 )
 
@@ -57,15 +58,21 @@ type App struct {
 	requests    context.Context
 	cutRequests context.CancelFunc
 
-	ln      net.Listener
-	store   *openedStore
-	creds   *handlers.Credentials
-	tokens  *handlers.StoredTokens
-	redis   *redis.Client
-	latency *probes.LatencyWindow
-	sampler *probes.Sampler
-	health  *handlers.Health
-	http    httpServer
+	ln    net.Listener
+	store *openedStore
+	creds *handlers.Credentials
+	// secrets is the store as the sign-in and the dashboard see it: with
+	// PostgreSQL the session key and password hash are also kept in the
+	// data directory (secrets.go); sessionKeys is the signing secret.
+	secrets     storage.Store
+	cache       *secretCache
+	sessionKeys *handlers.SessionKeys
+	tokens      *handlers.StoredTokens
+	redis       *redis.Client
+	latency     *probes.LatencyWindow
+	sampler     *probes.Sampler
+	health      *handlers.Health
+	http        httpServer
 
 	// serving is set by Run when it starts the HTTP server's goroutine;
 	// served is closed when that goroutine has returned, with its error
@@ -222,6 +229,12 @@ func (a *App) openStore(ctx context.Context) error {
 
 func (a *App) buildCredentials() {
 	a.creds = handlers.NewCredentials(a.cfg.AdminPassword, a.cfg.ReadTokens, a.cfg.IngestTokens)
+	a.sessionKeys = &handlers.SessionKeys{}
+	a.secrets = a.store.store
+	if a.cfg.DatabaseURL != "" {
+		a.cache = newSecretCache(a.cfg.DataDir, a.logger)
+		a.secrets = cachedSecrets{Store: a.store.store, cache: a.cache}
+	}
 	// The tokens made with `vitals token`, beside the environment's
 	// (handlers/tokens.go); Run starts their loop.
 	a.tokens = handlers.NewStoredTokens(a.store.store, a.logger)
@@ -309,11 +322,11 @@ func (a *App) buildHTTP(site *web.Site) {
 		metrics.CountWriteFailures(wh.WriteHealth().Failures)
 	}
 	a.http = handlers.New(handlers.Config{
-		Store: a.store.store, Snapshots: a.sampler, Creds: a.creds, Site: site, Health: a.health,
+		Store: a.secrets, Snapshots: a.sampler, Creds: a.creds, Site: site, Health: a.health,
 		Logger: a.logger, PollInterval: cfg.PollInterval, Latency: a.latency,
 		Metrics: metrics, MetricsPublic: cfg.MetricsPublic,
 		RequestLog: reqLog,
-		SessionKey: []byte(cfg.SessionKey), SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
+		SessionKey: []byte(cfg.SessionKey), SessionKeys: a.sessionKeys, SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
 		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
 		Requests: a.requests,
@@ -415,12 +428,20 @@ func (a *App) startAfterServing() {
 // lives in the store, once the store is ready: for PostgreSQL that may be
 // later, in the background.
 func (a *App) loadAdmin(ctx context.Context) {
+	// During an outage the copy in the data directory signs the admin in
+	// until the store answers.
+	if a.cache != nil && !a.creds.AdminFromEnv() {
+		if h := a.cache.get(AdminHashKey); h != "" {
+			a.creds.SetAdminHash([]byte(h))
+		}
+	}
 	if err := a.store.waitReady(ctx); err != nil {
 		return
 	}
-	if err := provisionAdmin(ctx, a.store.store, a.creds, a.opts.Stdout, firstRunSettle); err != nil && ctx.Err() == nil {
+	if err := provisionAdmin(ctx, a.secrets, a.creds, a.opts.Stdout, firstRunSettle); err != nil && ctx.Err() == nil {
 		a.logger.Error("admin password", "err", err)
 	}
+	a.refreshSecrets(ctx, a.secrets)
 }
 
 // wait blocks until ctx is done (nil) or the listener fails on its own

@@ -34,7 +34,7 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		About: "Replaces the admin password kept in the store (only its bcrypt hash is stored).\n" +
 			"The password is typed twice at a prompt when standard input is a terminal, else read\n" +
 			"from its first line (echo ... | vitals admin set-password); --generate makes a random\n" +
-			"one and prints it once. Running servers use the new password after a restart.\n" +
+			"one and prints it once. Every session ends; running servers take the change within a minute.\n" +
 			"VITALS_ADMIN_PASSWORD, when set on a server, wins over the stored password.",
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&generate, "generate", false, "generate a random password and print it once")
@@ -69,17 +69,27 @@ func cmdAdmin(args []string, getenv func(string) string, stdin io.Reader, stdout
 		return exitFailed
 	}
 	defer store.Close()
-	if err := store.SetSetting(ctx, app.AdminHashKey, string(hash)); err != nil {
+	secrets := app.SecretStore(store, cfg.DatabaseURL != "", cfg.DataDir, commandLogger(stderr, false))
+	if err := secrets.SetSetting(ctx, app.AdminHashKey, string(hash)); err != nil {
 		fmt.Fprintln(stderr, "vitals admin set-password:", err)
+		return exitFailed
+	}
+	// A new session key ends every session signed before the change, on
+	// every server (they re-read it within a minute).
+	if err := secrets.SetSetting(ctx, handlers.SessionKeySetting, rand.Text()+rand.Text()); err != nil {
+		fmt.Fprintln(stderr, "vitals admin set-password: the password was replaced, but not the session key (sessions signed before go on):", err)
 		return exitFailed
 	}
 	if generate {
 		// The one secret printed, because it was asked for.
 		fmt.Fprintf(stdout, "The new admin password is  %s\nSign in as %q. It is shown only this once.\n", password, handlers.AdminUser)
 	}
-	fmt.Fprintf(stdout, "Admin password replaced in %s; restart running servers to use it.\n", where)
+	fmt.Fprintf(stdout, "Admin password replaced in %s and every session ended; running servers take both within a minute.\n", where)
 	if getenv("VITALS_ADMIN_PASSWORD") != "" {
 		fmt.Fprintln(stderr, "Note: VITALS_ADMIN_PASSWORD is set here; a server that has it uses that one instead.")
+	}
+	if getenv("VITALS_SESSION_KEY") != "" {
+		fmt.Fprintln(stderr, "Note: VITALS_SESSION_KEY is set here; a server that has it keeps its sessions until that secret is changed.")
 	}
 	return exitOK
 }
