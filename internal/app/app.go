@@ -277,6 +277,8 @@ func (a *App) buildSampler() {
 		Timeout:  cfg.ProbeTimeout,
 		Instance: instance,
 		Logger:   a.logger,
+		// The same thresholds as the cards, so the JSON's state agrees.
+		Thresholds: cfg.Thresholds,
 	}, ps...)
 }
 
