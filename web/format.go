@@ -482,10 +482,20 @@ type Summary struct {
 // too old) is stale whatever its cards said.
 func Summarize(s *probes.Snapshot, t Thresholds) Summary {
 	var sum Summary
-	ls := []probes.Level{}
 	for _, c := range Cards(s, t) {
-		ls = append(ls, c.Level)
 		switch c.Level {
+		case probes.LevelNotConfigured:
+			sum.NotConfigured = append(sum.NotConfigured, c.Key)
+		case probes.LevelNotApplicable:
+			sum.NotApplicable = append(sum.NotApplicable, c.Key)
+		}
+	}
+	// Counted by source, not by card: a stopped database is "1 down",
+	// though both of its cards say so.
+	ls := []probes.Level{s.CPU.State, s.Memory.State, s.DiskLevel(), s.Load.State, s.Network.State,
+		s.Database.State, s.Redis.State, s.HTTPLevel()}
+	for _, l := range ls {
+		switch l {
 		case probes.LevelDown:
 			sum.Down++
 		case probes.LevelCritical:
@@ -494,10 +504,6 @@ func Summarize(s *probes.Snapshot, t Thresholds) Summary {
 			sum.Warning++
 		case probes.LevelStale:
 			sum.Stale++
-		case probes.LevelNotConfigured:
-			sum.NotConfigured = append(sum.NotConfigured, c.Key)
-		case probes.LevelNotApplicable:
-			sum.NotApplicable = append(sum.NotApplicable, c.Key)
 		}
 	}
 	sum.Worst = probes.Worst(ls...)
