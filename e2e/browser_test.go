@@ -229,7 +229,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return
 	}
 
-	cards := []string{"card-cpu", "card-memory", "card-disk-0", "card-load", "card-network", "card-db-connections", "card-db-latency", "card-api", "card-http"}
+	cards := []string{"card-cpu", "card-memory", "card-disk-0", "card-load", "card-network", "card-db-connections", "card-db-latency", "card-http"}
 	if redisURL != "" {
 		cards = append(cards, "card-redis")
 	} else {

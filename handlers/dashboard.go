@@ -328,3 +328,16 @@ func (s *server) detailsPartial(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return s.Site.Render(c, s.lang(c), "details", evs[0].Details)
 }
+
+// ownTraffic is true for the requests vitals makes of itself or that only
+// serve its own page: the dashboard and its polls, /health, /metrics, the
+// sign-in (whose password hashing is slow on purpose) and the preference
+// forms. The api group leaves them out, so its latency is that of the API
+// clients call, not of the admin's open tab (issue 12, point 5).
+func ownTraffic(path string) bool {
+	switch path {
+	case "/", "/health", "/metrics", "/login", "/logout", "/prefs", "/favicon.ico":
+		return true
+	}
+	return strings.HasPrefix(path, "/partials/") || strings.HasPrefix(path, "/static/")
+}

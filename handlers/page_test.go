@@ -96,7 +96,8 @@ func TestSystemMetricsShape(t *testing.T) {
 }
 
 // The middleware records what clients got: statuses set by the error
-// handler count, static files do not.
+// handler count; static files, /health and the page do not (they are
+// vitals' own traffic).
 func TestLatencyMiddlewareRecords(t *testing.T) {
 	w := probes.NewLatencyWindow()
 	h := newHarnessWith(t, sqlitetest.Open(t, sqlite.Options{}), w)
@@ -108,7 +109,24 @@ func TestLatencyMiddlewareRecords(t *testing.T) {
 	css := string(page[i:])
 	h.do("GET", css[:strings.IndexByte(css, '"')], nil, "", anon)
 	s := w.Summary()
-	if s.Requests != 4 || s.Errors != 0 || s.P50 <= 0 {
-		t.Fatalf("summary %+v, want 4 requests, no 5xx", s)
+	if s.Requests != 2 || s.Errors != 0 || s.P50 <= 0 {
+		t.Fatalf("summary %+v, want the 2 API requests, no 5xx", s)
+	}
+}
+
+// The api group times the API's clients, not the admin's open tab, the
+// health checks, the scrapes or the sign-in's password hashing.
+func TestAPILatencyLeavesOutOwnTraffic(t *testing.T) {
+	lw := probes.NewLatencyWindow()
+	h := newHarnessWith(t, sqlitetest.Open(t, sqlite.Options{}), lw)
+	for _, path := range []string{"/", "/partials/cards", "/health", "/login"} {
+		h.do("GET", path, nil, "", asAdmin)
+	}
+	if n := lw.Summary().Requests; n != 0 {
+		t.Fatalf("own traffic counted: %d requests", n)
+	}
+	h.do("GET", "/api/v1/system/metrics", nil, "", asAdmin)
+	if n := lw.Summary().Requests; n != 1 {
+		t.Fatalf("an API request counted %d times, want 1", n)
 	}
 }
