@@ -341,7 +341,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.do(chromedp.EmulateViewport(360, 780))
 		defer p.do(chromedp.EmulateViewport(1280, 900))
 		p.wait("the narrow layout", `window.innerWidth === 360`, 5*time.Second)
-		p.screenshot("dashboard-360.png", false)
+		p.screenshot("dashboard-360.png", true)
 		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 			t.Errorf("the page is %d px wide at 360 px: it scrolls sideways", w)
 		}
@@ -388,6 +388,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("favicon %q while the database is down", href)
 		}
 		p.wait("the feed's note", `document.querySelector("#feed-head").textContent.includes("The activity feed is unavailable")`, 4*poll+5*time.Second)
+		p.screenshot("dashboard-db-down.png", true)
 		if n := eval[int](p, `document.querySelectorAll("#cards .card.s-down:not(#card-db-connections):not(#card-db-latency)").length`); n != 0 {
 			t.Errorf("%d other cards went down with the database", n)
 		}
