@@ -151,7 +151,11 @@ func (t Thresholds) DatabaseConnections(d Database) Level {
 	if d.Status == StatusOK && d.ConnectionsStatus != "" && d.ConnectionsStatus != StatusOK {
 		return unread(d.ConnectionsStatus, d.ConnectionsReason)
 	}
-	return by(d.Status, d.Reason, t.ConnectionsPercent.Level(d.ConnectionsPercent))
+	pct := d.ServerConnectionsPercent
+	if pct == nil {
+		pct = d.ConnectionsPercent
+	}
+	return by(d.Status, d.Reason, t.ConnectionsPercent.Level(pct))
 }
 
 // DatabaseLatency is the state of the database's round trip (the latency

@@ -176,6 +176,17 @@ type Database struct {
 	ConnectionsActive            *int64 `json:"connections_active"`
 	ConnectionsIdle              *int64 `json:"connections_idle"`
 	ConnectionsIdleInTransaction *int64 `json:"connections_idle_in_transaction"`
+	// ServerConnections counts the client sessions of every database of
+	// the server: what runs out against max_connections on a shared
+	// server, so the thresholds apply to ServerConnectionsPercent.
+	ServerConnections        *int64   `json:"server_connections"`
+	ServerConnectionsPercent *float64 `json:"server_connections_percent"`
+	// OldestXactAgeSeconds is the age of the oldest open transaction of any
+	// client session on the server; OldestIdleInTransactionSeconds how long
+	// the longest idle-in-transaction session has been waiting (it holds
+	// locks and blocks vacuum). 0 when there is none.
+	OldestXactAgeSeconds           *float64 `json:"oldest_xact_age_seconds"`
+	OldestIdleInTransactionSeconds *float64 `json:"oldest_idle_in_transaction_seconds"`
 	// SizeBytes is pg_database_size(current_database()).
 	SizeBytes *int64 `json:"size_bytes"`
 	// Partial is true when the role lacks pg_monitor, so other roles'
