@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,7 +229,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return
 	}
 
-	cards := []string{"card-cpu", "card-memory", "card-disk-0", "card-load", "card-network", "card-db-connections", "card-db-latency", "card-api", "card-http"}
+	cards := []string{"card-cpu", "card-memory", "card-disk-0", "card-load", "card-network", "card-db-connections", "card-db-latency", "card-http"}
 	if redisURL != "" {
 		cards = append(cards, "card-redis")
 	} else {
@@ -241,7 +242,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		// samples, the API's percentiles the page's own requests.
 		p.wait("numbers on every card", `(`+ids+`).every(id => {
 			const c = document.getElementById(id);
-			return c && !c.querySelector(".na") && /\d/.test(c.querySelector(".fig, dd, .targets").textContent);
+			return c && !c.querySelector(".reason") && /\d/.test(c.querySelector(".fig, dd, .targets").textContent);
 		})`, 30*time.Second)
 		states := eval[[]string](p, `[...document.querySelectorAll("#cards .card")].map(c => c.id + "=" + c.dataset.state)`)
 		t.Logf("cards: %v", states)
@@ -340,7 +341,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.do(chromedp.EmulateViewport(360, 780))
 		defer p.do(chromedp.EmulateViewport(1280, 900))
 		p.wait("the narrow layout", `window.innerWidth === 360`, 5*time.Second)
-		p.screenshot("dashboard-360.png", false)
+		p.screenshot("dashboard-360.png", true)
 		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 			t.Errorf("the page is %d px wide at 360 px: it scrolls sideways", w)
 		}
@@ -370,21 +371,26 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.wait("the lock-out in the feed", `document.querySelector("#feed-head").textContent.includes("Sign-in locked")`, 4*poll+5*time.Second)
 	})
 
-	t.Run("database cards show N/A when PostgreSQL stops", func(t *testing.T) {
+	t.Run("database cards turn red down when PostgreSQL stops", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		eval[bool](p, `window.vitalsTestMarker = true`)
 		pg.stop(t)
-		p.wait("N/A on the database cards", `["card-db-connections", "card-db-latency"].every(id => {
-			const c = document.getElementById(id); return c.dataset.state === "na" && c.querySelector(".na .tip").textContent.trim() !== "";
+		// The reason is the card's own visible text, not a tooltip.
+		p.wait("down on the database cards", `["card-db-connections", "card-db-latency"].every(id => {
+			const c = document.getElementById(id), r = c && c.querySelector(".reason");
+			return c.dataset.state === "down" && r && r.offsetParent !== null && r.textContent.trim() !== "";
 		})`, 20*time.Second)
-		p.wait("the feed's note", `document.querySelector("#feed-head").textContent.includes("The activity feed is unavailable")`, 4*poll+5*time.Second)
-		// The reason shows on focus as well as on hover.
-		eval[bool](p, `document.querySelector("#card-db-latency .na").focus() || true`)
-		if d := eval[string](p, `getComputedStyle(document.querySelector("#card-db-latency .na .tip")).display`); d != "block" {
-			t.Errorf("the reason is not shown on focus: display %q", d)
+		if c := eval[string](p, `getComputedStyle(document.getElementById("card-db-latency")).borderLeftColor`); c == eval[string](p, `getComputedStyle(document.getElementById("card-cpu")).borderLeftColor`) && eval[string](p, `document.getElementById("card-cpu").dataset.state`) == "ok" {
+			t.Errorf("a down card has an ok card's colour %s", c)
 		}
-		if n := eval[int](p, `document.querySelectorAll("#cards .card:not(#card-db-connections):not(#card-db-latency) .na").length`); n != 0 {
-			t.Errorf("%d other cards went N/A with the database", n)
+		p.wait("the header and the tab title say 1 down", `document.getElementById("summary").textContent.includes("1 down") && document.title.startsWith("1 down")`, 4*poll+5*time.Second)
+		if href := eval[string](p, `document.getElementById("favicon").getAttribute("href")`); !strings.Contains(href, "favicon-down") {
+			t.Errorf("favicon %q while the database is down", href)
+		}
+		p.wait("the feed's note", `document.querySelector("#feed-head").textContent.includes("The activity feed is unavailable")`, 4*poll+5*time.Second)
+		p.screenshot("dashboard-db-down.png", true)
+		if n := eval[int](p, `document.querySelectorAll("#cards .card.s-down:not(#card-db-connections):not(#card-db-latency)").length`); n != 0 {
+			t.Errorf("%d other cards went down with the database", n)
 		}
 		// Still the same page: nothing reloaded it.
 		if !eval[bool](p, `window.vitalsTestMarker === true`) {
@@ -404,6 +410,18 @@ func TestDashboardInBrowser(t *testing.T) {
 			if m.Type == chromedp.ConsoleError {
 				t.Logf("console error: %s (%s)", m, m.URL)
 			}
+		}
+	})
+
+	t.Run("the page says connection lost when vitals stops", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		_ = srv.cmd.Process.Signal(syscall.SIGTERM)
+		// Within one poll interval (and the poll's own timeout): said,
+		// figures dimmed, the title changed.
+		p.wait("connection lost", `document.getElementById("updated").textContent.includes("connection lost since") &&
+			document.body.classList.contains("lost") && document.title.startsWith("connection lost")`, poll+3*time.Second)
+		if o := eval[string](p, `getComputedStyle(document.querySelector("#cards .card .fig")).opacity`); o == "1" {
+			t.Errorf("figures not dimmed: opacity %s", o)
 		}
 	})
 }

@@ -212,7 +212,7 @@ func (s *server) recordLatency(c *fiber.Ctx) error {
 	}
 	if !strings.HasPrefix(c.Path(), "/static/") {
 		d, status := time.Since(start), c.Response().StatusCode()
-		if s.Latency != nil {
+		if s.Latency != nil && !ownTraffic(c.Path()) {
 			s.Latency.Observe(d, status)
 		}
 		if s.Metrics != nil {

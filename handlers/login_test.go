@@ -309,7 +309,7 @@ func TestLanguageAndThemeSwitches(t *testing.T) {
 	}
 	b.signIn(adminPassword)
 	_, _, dash := b.get("/")
-	for _, want := range []string{"Процессор", "Подключения к базе", "Н/Д", "События", "Вход администратора"} {
+	for _, want := range []string{"Процессор", "Подключения к базе", "Неприменимо", "События", "Вход администратора"} {
 		if !strings.Contains(dash, want) {
 			t.Errorf("Russian dashboard lacks %q", want)
 		}

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,17 +39,24 @@ func TestPageShowsCardsAndPolls(t *testing.T) {
 	h := newSQLiteHarness(t)
 	_, _, body := h.do("GET", "/", nil, "", asAdmin)
 	page := string(body)
-	for _, want := range []string{`id="card-cpu"`, `id="card-memory"`, `card-disk`, `id="card-db-connections"`, `id="card-db-latency"`,
+	for _, want := range []string{`id="card-cpu"`, `id="card-memory"`, `card-disk`, `id="card-db-latency"`,
 		`hx-get="/partials/cards"`, `hx-get="/partials/events"`, `data-poll-seconds="30"`, `hx-trigger="vitals:poll from:body"`, "No events yet."} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
-	// SQLite has no connection figures: the card says N/A with the reason,
-	// shown on hover and focus.
-	i := strings.Index(page, `id="card-db-connections"`)
-	if card := page[i : i+600]; !strings.Contains(card, "N/A") || !strings.Contains(card, `tabindex="0"`) || !strings.Contains(card, `role="tooltip"> SQLite`) {
-		t.Errorf("connections card on SQLite: %s", card)
+	// SQLite has no connection figures: no grey card, one quiet line that
+	// names it beside the unconfigured ones, with a how-to link.
+	i := strings.Index(page, `id="quiet"`)
+	if i < 0 || strings.Contains(page, `id="card-db-connections"`) {
+		t.Fatalf("connections on SQLite are a card, not the quiet line")
+	}
+	if line := page[i:min(len(page), i+400)]; !strings.Contains(line, "Not applicable: Database connections") || !strings.Contains(line, "Redis latency") || !strings.Contains(line, `<a href=`) {
+		t.Errorf("quiet line on SQLite: %s", line)
+	}
+	// The header, the title and the favicon carry the summary.
+	if !strings.Contains(page, `id="summary"`) || !strings.Contains(page, `id="favicon" href="/static/favicon-`) || !regexp.MustCompile(`<title>[^<]+ · vitals</title>`).MatchString(page) {
+		t.Errorf("no summary in the header, title or favicon")
 	}
 	if strings.Contains(page, "style=") || strings.Contains(page, "<script>") {
 		t.Error("page has inline style or script, which the CSP forbids")
@@ -88,7 +96,8 @@ func TestSystemMetricsShape(t *testing.T) {
 }
 
 // The middleware records what clients got: statuses set by the error
-// handler count, static files do not.
+// handler count; static files, /health and the page do not (they are
+// vitals' own traffic).
 func TestLatencyMiddlewareRecords(t *testing.T) {
 	w := probes.NewLatencyWindow()
 	h := newHarnessWith(t, sqlitetest.Open(t, sqlite.Options{}), w)
@@ -100,7 +109,24 @@ func TestLatencyMiddlewareRecords(t *testing.T) {
 	css := string(page[i:])
 	h.do("GET", css[:strings.IndexByte(css, '"')], nil, "", anon)
 	s := w.Summary()
-	if s.Requests != 4 || s.Errors != 0 || s.P50 <= 0 {
-		t.Fatalf("summary %+v, want 4 requests, no 5xx", s)
+	if s.Requests != 2 || s.Errors != 0 || s.P50 <= 0 {
+		t.Fatalf("summary %+v, want the 2 API requests, no 5xx", s)
+	}
+}
+
+// The api group times the API's clients, not the admin's open tab, the
+// health checks, the scrapes or the sign-in's password hashing.
+func TestAPILatencyLeavesOutOwnTraffic(t *testing.T) {
+	lw := probes.NewLatencyWindow()
+	h := newHarnessWith(t, sqlitetest.Open(t, sqlite.Options{}), lw)
+	for _, path := range []string{"/", "/partials/cards", "/health", "/login"} {
+		h.do("GET", path, nil, "", asAdmin)
+	}
+	if n := lw.Summary().Requests; n != 0 {
+		t.Fatalf("own traffic counted: %d requests", n)
+	}
+	h.do("GET", "/api/v1/system/metrics", nil, "", asAdmin)
+	if n := lw.Summary().Requests; n != 1 {
+		t.Fatalf("an API request counted %d times, want 1", n)
 	}
 }

@@ -109,6 +109,15 @@ const pgDetailQuery = `SELECT
 FROM pg_stat_activity
 WHERE datname = current_database()`
 
+// pgServerQuery reads the whole server's client sessions (every database)
+// and the oldest transaction and idle-in-transaction ages, in seconds.
+const pgServerQuery = `SELECT
+  count(*) FILTER (WHERE state IS NOT NULL),
+  coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8,
+  coalesce(extract(epoch FROM max(now() - state_change) FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)'))), 0)::float8
+FROM pg_stat_activity
+WHERE coalesce(backend_type, 'client backend') = 'client backend'`
+
 // collectPostgres reads PostgreSQL on one acquired connection: three
 // SELECT 1 round trips (timed without the acquire, which may include
 // connecting), then the figures in one batch.
@@ -141,6 +150,8 @@ func (p *DatabaseProbe) collectPostgres(ctx context.Context) Database {
 	}
 
 	var (
+		server                                    int64
+		oldestXact, oldestIdleTx                  float64
 		conns, active, idle, idleTx, hidden, size int64
 		maxText, role                             string
 		privileged                                bool
@@ -151,6 +162,7 @@ func (p *DatabaseProbe) collectPostgres(ctx context.Context) Database {
 	b.Queue(pgDetailQuery).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&active, &idle, &idleTx, &hidden, &size, &privileged, &role)
 	})
+	b.Queue(pgServerQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&server, &oldestXact, &oldestIdleTx) })
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fail("", err)
 	}
@@ -165,6 +177,11 @@ func (p *DatabaseProbe) collectPostgres(ctx context.Context) Database {
 	d.ConnectionsStatus = StatusOK
 	d.ConnectionsPercent = fptr(percent(float64(conns), float64(maxConns)))
 	d.ConnectionsActive, d.ConnectionsIdle, d.ConnectionsIdleInTransaction = ptr(active), ptr(idle), ptr(idleTx)
+	// Without pg_monitor other roles' sessions show no state in either
+	// count: the server's is never below this database's.
+	d.ServerConnections = ptr(max(server, conns))
+	d.ServerConnectionsPercent = fptr(percent(float64(*d.ServerConnections), float64(maxConns)))
+	d.OldestXactAgeSeconds, d.OldestIdleInTransactionSeconds = fptr(round(oldestXact, 3)), fptr(round(oldestIdleTx, 3))
 	d.SizeBytes = ptr(size)
 	if !privileged {
 		d.Partial = true

@@ -134,6 +134,12 @@ func TestPostgresFigures(t *testing.T) {
 	if *d.ConnectionsPercent != round(100/float64(want), 2) {
 		t.Errorf("percent %v", *d.ConnectionsPercent)
 	}
+	// Server-wide: every database's client sessions, at least this one's
+	// plus the test's admin connection; the ages are known.
+	if d.ServerConnections == nil || *d.ServerConnections < *d.Connections+1 || d.ServerConnectionsPercent == nil ||
+		d.OldestXactAgeSeconds == nil || d.OldestIdleInTransactionSeconds == nil {
+		t.Errorf("server-wide figures: %+v", d)
+	}
 	if *d.LatencyMS <= 0 || *d.LatencyMS > 1000 || *d.SizeBytes <= 0 || d.Partial || d.Backend != "postgres" ||
 		d.ConnectionsStatus != StatusOK {
 		t.Errorf("got %+v", d)
@@ -164,6 +170,12 @@ func TestPostgresFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := collectDB(t, p, 5*time.Second)
+		// The session idle in its transaction went idle before the probe's
+		// query began, so its age is above 0 (and so is the oldest
+		// transaction's).
+		if *after.OldestIdleInTransactionSeconds <= 0 || *after.OldestXactAgeSeconds <= 0 || *after.ServerConnections < *after.Connections {
+			t.Errorf("idle in transaction %v s, oldest transaction %v s, server %d", *after.OldestIdleInTransactionSeconds, *after.OldestXactAgeSeconds, *after.ServerConnections)
+		}
 		if *after.Connections != *before.Connections+n+1 || *after.ConnectionsIdle != *before.ConnectionsIdle+n ||
 			*after.ConnectionsIdleInTransaction != *before.ConnectionsIdleInTransaction+1 {
 			t.Errorf("before %d (idle %d), after %d (idle %d, idle in tx %d); want +%d (+%d idle, +1 idle in tx)",

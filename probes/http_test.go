@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,9 +32,10 @@ func TestHTTPProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewHTTPProbe(targets)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
+	// Each request has its own timeout; started long ago, so a refusal is
+	// down, not "still starting".
+	p := NewHTTPProbe(targets, HTTPProbeConfig{Timeout: 300 * time.Millisecond, Started: time.Now().Add(-time.Hour)})
+	ctx := context.Background()
 	start := time.Now()
 	var s Snapshot
 	p.Read(ctx).Place(&s)
@@ -72,5 +74,66 @@ func TestHTTPProbe(t *testing.T) {
 	NewHTTPProbe(nil).Read(context.Background()).Place(&empty)
 	if empty.HTTP == nil || len(empty.HTTP) != 0 {
 		t.Errorf("no targets: %#v", empty.HTTP)
+	}
+}
+
+// A target slower than the old shared budget is measured, not timed out:
+// its latency is there and the thresholds make it a warning (issue 12).
+func TestHTTPProbeSlowTargetMeasured(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		time.Sleep(800 * time.Millisecond)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	p := NewHTTPProbe([]HTTPTargetConfig{{Name: "slow", URL: srv.URL}})
+	if p.Budget() < DefaultHTTPTimeout {
+		t.Fatalf("budget %v below the request timeout", p.Budget())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.Budget())
+	defer cancel()
+	var s Snapshot
+	p.Read(ctx).Place(&s)
+	s.Assess(DefaultThresholds())
+	h := s.HTTP[0]
+	if h.Status != StatusOK || h.LatencyMS == nil || *h.LatencyMS < 800 || h.State != LevelWarning {
+		t.Fatalf("slow target: %+v", h)
+	}
+	if hits.Load() != samples {
+		t.Fatalf("%d requests, want %d", hits.Load(), samples)
+	}
+}
+
+// At start, a target that refuses connections is still starting (stale,
+// no WARN); once it has answered, a refusal is down.
+func TestHTTPProbeStartGrace(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
+	srv := httptest.NewUnstartedServer(mux)
+	addr := srv.Listener.Addr().String()
+	srv.Listener.Close() // nothing listens yet
+	p := NewHTTPProbe([]HTTPTargetConfig{{Name: "app", URL: "http://" + addr + "/"}}, HTTPProbeConfig{Timeout: time.Second})
+	read := func() HTTPTarget {
+		var s Snapshot
+		p.Read(context.Background()).Place(&s)
+		s.Assess(DefaultThresholds())
+		return s.HTTP[0]
+	}
+	if h := read(); h.Reason != ReasonStarting || h.State != LevelStale {
+		t.Fatalf("before listening: %+v", h)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("address taken meanwhile: %v", err)
+	}
+	srv.Listener = l
+	srv.Start()
+	if h := read(); h.Status != StatusOK || h.State != LevelOK {
+		t.Fatalf("listening: %+v", h)
+	}
+	srv.Close()
+	if h := read(); h.Reason != "connection refused" || h.State != LevelDown {
+		t.Fatalf("after answering once: %+v", h)
 	}
 }

@@ -59,6 +59,8 @@ var (
 	_ Placeholder = (*DatabaseProbe)(nil)
 	_ Placeholder = (*RedisProbe)(nil)
 	_ Placeholder = (*HTTPProbe)(nil)
+
+	_ Budgeted = (*HTTPProbe)(nil)
 )
 
 // Placeholder is implemented by probes whose group carries more than a

@@ -38,6 +38,9 @@ type SamplerConfig struct {
 	// Logger receives one line per change of a group's state; nil
 	// discards.
 	Logger *slog.Logger
+	// Thresholds judge every snapshot into each group's state; the zero
+	// value means DefaultThresholds.
+	Thresholds Thresholds
 }
 
 // InstanceFromEnv returns the instance identity on Fly.io (FLY_MACHINE_ID,
@@ -108,6 +111,9 @@ func NewSampler(cfg SamplerConfig, probes ...Probe) *Sampler {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
+	if cfg.Thresholds == (Thresholds{}) {
+		cfg.Thresholds = DefaultThresholds()
+	}
 	if cfg.PrimeDelay <= 0 {
 		cfg.PrimeDelay = DefaultPrimeDelay
 	}
@@ -135,6 +141,7 @@ func NewSampler(cfg SamplerConfig, probes ...Probe) *Sampler {
 	eachState(s.groups, &snap, func(key string, st Status, reason string) {
 		s.states[key] = groupState{st, reason}
 	})
+	snap.Assess(s.cfg.Thresholds)
 	r, err := render(snap)
 	if err != nil {
 		// Cannot happen with the types above (numbers go through fptr);
@@ -221,6 +228,7 @@ func (s *Sampler) Tick(ctx context.Context) *Rendered {
 	}
 	s.logChanges(&snap)
 
+	snap.Assess(s.cfg.Thresholds)
 	r, err := render(snap)
 	if err != nil {
 		s.log.Error("render snapshot", slog.String("error", err.Error()))
@@ -256,7 +264,7 @@ func (s *Sampler) run1(ctx context.Context) []outcome {
 		s.reads.Add(1)
 		go func() {
 			defer s.reads.Done()
-			pctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			pctx, cancel := context.WithTimeout(ctx, s.timeout(p))
 			defer func() {
 				cancel()
 				if r := recover(); r != nil {
@@ -268,7 +276,7 @@ func (s *Sampler) run1(ctx context.Context) []outcome {
 			results[i].result = p.Read(pctx)
 		}()
 	}
-	wait := time.NewTimer(s.cfg.Timeout + s.cfg.Grace)
+	wait := time.NewTimer(s.longest() + s.cfg.Grace)
 	defer wait.Stop()
 	for running > 0 {
 		select {
@@ -286,12 +294,37 @@ func (s *Sampler) run1(ctx context.Context) []outcome {
 
 // place puts what p's run ended with into snap: its result, or its group
 // marked unavailable with why there is none.
+// Budgeted is implemented by a probe that needs its own time budget
+// rather than the sampler's probe timeout: the HTTP probe, whose requests
+// each have VITALS_HTTP_TIMEOUT, above the critical latency, so that a slow
+// target is measured rather than timed out.
+type Budgeted interface {
+	Budget() time.Duration
+}
+
+// timeout is p's budget: its own when it has one, else the sampler's.
+func (s *Sampler) timeout(p Probe) time.Duration {
+	if b, ok := p.(Budgeted); ok && b.Budget() > 0 {
+		return b.Budget()
+	}
+	return s.cfg.Timeout
+}
+
+// longest is the longest budget of any probe: how long a tick waits.
+func (s *Sampler) longest() time.Duration {
+	d := s.cfg.Timeout
+	for _, p := range s.probes {
+		d = max(d, s.timeout(p))
+	}
+	return d
+}
+
 func (s *Sampler) place(snap *Snapshot, p Probe, o outcome) {
 	switch {
 	case o.skipped:
-		s.setUnavailable(snap, p, timeoutReason(s.cfg.Timeout)+"; previous run still in progress")
+		s.setUnavailable(snap, p, timeoutReason(s.timeout(p))+"; "+reasonStillRunning)
 	case !o.finished:
-		s.setUnavailable(snap, p, timeoutReason(s.cfg.Timeout))
+		s.setUnavailable(snap, p, timeoutReason(s.timeout(p)))
 	case o.panicked != nil:
 		s.log.Error("probe panicked", slog.String("probe", p.Name()), slog.String("panic", fmt.Sprint(o.panicked)))
 		s.setUnavailable(snap, p, "probe failed unexpectedly")
@@ -364,9 +397,13 @@ func (s *Sampler) logChanges(snap *Snapshot) {
 			attrs = append(attrs, slog.String("reason", reason))
 		}
 		switch {
+		case st == StatusUnavailable && reason == ReasonStarting:
+			// The application beside vitals is still starting: not an
+			// outage, so no WARN on every start (issue 15).
+			s.log.Info("probe waiting for its target", attrs...)
 		case st == StatusUnavailable:
 			s.log.Warn("probe unavailable", attrs...)
-		case st == StatusOK && seen && prev.reason != reasonWarmingUp:
+		case st == StatusOK && seen && prev.reason != reasonWarmingUp && prev.reason != ReasonStarting:
 			s.log.Info("probe recovered", attrs...)
 		case st != StatusOK:
 			s.log.Info("probe state", attrs...)

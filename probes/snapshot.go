@@ -78,8 +78,10 @@ type Instance struct {
 
 // CPU is processor usage over the last sampling interval.
 type CPU struct {
-	Status  Status   `json:"status"`
-	Reason  string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State   Level    `json:"state"`
 	Percent *float64 `json:"percent"`
 	// Cores is the effective number of cores the figure is taken against:
 	// min(quota/period, cpuset size, NumCPU) in a cgroup, NumCPU on the host.
@@ -99,8 +101,10 @@ type CPU struct {
 
 // Memory is memory in use against the limit that applies.
 type Memory struct {
-	Status  Status   `json:"status"`
-	Reason  string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State   Level    `json:"state"`
 	Percent *float64 `json:"percent"`
 	// UsedBytes is the working set: MemTotal - MemAvailable on the host
 	// (what free(1) reports), usage minus inactive file cache in a cgroup
@@ -123,8 +127,10 @@ const (
 // Disk is the usage of the filesystem holding one path. Paths on the same
 // mount are reported once, under the first configured path.
 type Disk struct {
-	Status     Status `json:"status"`
-	Reason     string `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State      Level  `json:"state"`
 	Path       string `json:"path"`
 	Mountpoint string `json:"mountpoint,omitempty"`
 	Fstype     string `json:"fstype,omitempty"`
@@ -148,6 +154,8 @@ type Disk struct {
 type Database struct {
 	Status Status `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State Level `json:"state"`
 	// Backend is "postgres" or "sqlite".
 	Backend string `json:"backend,omitempty"`
 	// Connections counts this database's sessions that have a state (the
@@ -168,6 +176,17 @@ type Database struct {
 	ConnectionsActive            *int64 `json:"connections_active"`
 	ConnectionsIdle              *int64 `json:"connections_idle"`
 	ConnectionsIdleInTransaction *int64 `json:"connections_idle_in_transaction"`
+	// ServerConnections counts the client sessions of every database of
+	// the server: what runs out against max_connections on a shared
+	// server, so the thresholds apply to ServerConnectionsPercent.
+	ServerConnections        *int64   `json:"server_connections"`
+	ServerConnectionsPercent *float64 `json:"server_connections_percent"`
+	// OldestXactAgeSeconds is the age of the oldest open transaction of any
+	// client session on the server; OldestIdleInTransactionSeconds how long
+	// the longest idle-in-transaction session has been waiting (it holds
+	// locks and blocks vacuum). 0 when there is none.
+	OldestXactAgeSeconds           *float64 `json:"oldest_xact_age_seconds"`
+	OldestIdleInTransactionSeconds *float64 `json:"oldest_idle_in_transaction_seconds"`
 	// SizeBytes is pg_database_size(current_database()).
 	SizeBytes *int64 `json:"size_bytes"`
 	// Partial is true when the role lacks pg_monitor, so other roles'
@@ -180,6 +199,8 @@ type Database struct {
 type Redis struct {
 	Status Status `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State Level `json:"state"`
 	// LatencyMS is the median of three PING round trips.
 	LatencyMS        *float64 `json:"latency_ms"`
 	ConnectedClients *int64   `json:"connected_clients"`
@@ -188,8 +209,10 @@ type Redis struct {
 
 // Load is the host's run-queue load and uptime, as uptime(1) shows them.
 type Load struct {
-	Status Status   `json:"status"`
-	Reason string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State  Level    `json:"state"`
 	Load1  *float64 `json:"load1"`
 	Load5  *float64 `json:"load5"`
 	Load15 *float64 `json:"load15"`
@@ -207,8 +230,10 @@ type Load struct {
 // Network is the traffic of the network namespace's interfaces, loopback
 // excluded, over the last sampling interval.
 type Network struct {
-	Status                 Status   `json:"status"`
-	Reason                 string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State                  Level    `json:"state"`
 	ReceiveBytesPerSecond  *float64 `json:"receive_bytes_per_second"`
 	TransmitBytesPerSecond *float64 `json:"transmit_bytes_per_second"`
 	// Interfaces counts the interfaces summed (loopback excluded).
@@ -219,8 +244,10 @@ type Network struct {
 // Process is vitals' own footprint, so that the monitor can be seen not to
 // be the problem.
 type Process struct {
-	Status        Status   `json:"status"`
-	Reason        string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State         Level    `json:"state"`
 	RSSBytes      *uint64  `json:"rss_bytes"`
 	Goroutines    *int64   `json:"goroutines"`
 	UptimeSeconds *float64 `json:"uptime_seconds"`
@@ -232,7 +259,9 @@ type Process struct {
 type HTTPTarget struct {
 	Status Status `json:"status"`
 	Reason string `json:"reason,omitempty"`
-	Name   string `json:"name"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State Level  `json:"state"`
+	Name  string `json:"name"`
 	// URL is the target without credentials or query string.
 	URL  string `json:"url"`
 	Code *int   `json:"code"`
@@ -249,8 +278,10 @@ type HTTPTarget struct {
 // window; they are read from a histogram whose bins are at most 12.5 %
 // wide, so they carry that much error.
 type API struct {
-	Status        Status   `json:"status"`
-	Reason        string   `json:"reason,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// State is what the card says (see Level); set by Snapshot.Assess.
+	State         Level    `json:"state"`
 	WindowSeconds *float64 `json:"window_seconds"`
 	Requests      *uint64  `json:"requests"`
 	// ErrorPercent is the share of requests answered with a 5xx status.

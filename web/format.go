@@ -71,12 +71,14 @@ func (f formatter) figure(u probes.Unit, v *float64) string {
 // funcs are the template functions bound to one language.
 func (f formatter) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t":     f.c.T,
-		"fig":   f.fig,
-		"tn":    f.n,
-		"state": f.state,
-		"mins":  f.minutes,
-		"form":  func(key, category string) string { return f.c.Forms(key)[category] },
+		"t":       f.c.T,
+		"fig":     f.fig,
+		"tn":      f.n,
+		"state":   f.state,
+		"sumText": f.summaryText,
+		"titles":  f.titles,
+		"mins":    f.minutes,
+		"form":    func(key, category string) string { return f.c.Forms(key)[category] },
 	}
 }
 
@@ -88,11 +90,11 @@ func commonFuncs() template.FuncMap {
 		"attr":    attrNumber,
 		"json":    prettyJSON,
 		"connBar": ConnectionBar,
-		"httpLvl": HTTPState,
 		// loadMax leaves room above the critical load, so that a critical
 		// value shows in the meter's critical colour, not at its end.
-		"loadMax":   func(l Limit) float64 { return l.Crit * 1.5 },
-		"httpWorst": WorstHTTPState,
+		"loadMax": func(l Limit) float64 { return l.Crit * 1.5 },
+		"worst":   worst,
+		"summary": Summarize,
 	}
 }
 
@@ -212,7 +214,7 @@ func (f formatter) rate(v *float64) string {
 }
 
 // state is the card state's word ("warning").
-func (f formatter) state(s string) string { return f.c.MustT("state." + s) }
+func (f formatter) state(s probes.Level) string { return f.c.MustT("state." + string(s)) }
 
 func (f formatter) typeLabel(t string) string {
 	if et, ok := eventType(t); ok {
@@ -440,30 +442,100 @@ func ConnectionBar(d probes.Database) Bar {
 	return b
 }
 
-// HTTPState is the state of one HTTP target: critical when it did not
-// answer or answered with an error status, else by its latency.
-func HTTPState(l Limit, t probes.HTTPTarget) string {
-	if t.Status != probes.StatusOK {
-		return StateCrit
-	}
-	if t.Healthy != nil && !*t.Healthy {
-		return StateCrit
-	}
-	return l.Level(t.LatencyMS)
+// worst is the loudest of the states given, for a card that shows more
+// than one group's figures.
+func worst(ls ...probes.Level) probes.Level { return probes.Worst(ls...) }
+
+// Card is one card of the page with its state, for the header's summary
+// and the quiet line: Key is the catalogue key of its title.
+type Card struct {
+	Key   string
+	Level probes.Level
 }
 
-// WorstHTTPState is the state of the HTTP card: its worst target's, na
-// without targets.
-func WorstHTTPState(l Limit, ts []probes.HTTPTarget) string {
-	if len(ts) == 0 {
-		return StateNA
+// Cards lists every card the page shows for s, in page order, with the
+// state each shows; it is the one place the summary, the title, the
+// favicon and the quiet line count from.
+func Cards(s *probes.Snapshot, t Thresholds) []Card {
+	return []Card{
+		{"card.cpu", s.CPU.State},
+		{"card.memory", s.Memory.State},
+		{"card.disk", s.DiskLevel()},
+		{"card.load", s.Load.State},
+		{"card.network", s.Network.State},
+		{"card.db_connections", t.DatabaseConnections(s.Database)},
+		{"card.db_latency", t.DatabaseLatency(s.Database)},
+		{"card.redis", s.Redis.State},
+		{"card.http", s.HTTPLevel()},
 	}
-	rank := map[string]int{StateOK: 0, StateWarn: 1, StateCrit: 2}
-	worst := StateOK
-	for _, t := range ts {
-		if s := HTTPState(l, t); rank[s] > rank[worst] {
-			worst = s
+}
+
+// Summary is what the header, the tab's title and the favicon say: the
+// loudest state of the page and how many cards are in each loud state.
+type Summary struct {
+	Worst                          probes.Level
+	Down, Critical, Warning, Stale int
+	NotConfigured, NotApplicable   []string
+}
+
+// Summarize counts the cards of s by state. A stale page (the snapshot
+// too old) is stale whatever its cards said.
+func Summarize(s *probes.Snapshot, t Thresholds) Summary {
+	var sum Summary
+	for _, c := range Cards(s, t) {
+		switch c.Level {
+		case probes.LevelNotConfigured:
+			sum.NotConfigured = append(sum.NotConfigured, c.Key)
+		case probes.LevelNotApplicable:
+			sum.NotApplicable = append(sum.NotApplicable, c.Key)
 		}
 	}
-	return worst
+	// Counted by source, not by card: a stopped database is "1 down",
+	// though both of its cards say so.
+	ls := []probes.Level{s.CPU.State, s.Memory.State, s.DiskLevel(), s.Load.State, s.Network.State,
+		s.Database.State, s.Redis.State, s.HTTPLevel()}
+	for _, l := range ls {
+		switch l {
+		case probes.LevelDown:
+			sum.Down++
+		case probes.LevelCritical:
+			sum.Critical++
+		case probes.LevelWarning:
+			sum.Warning++
+		case probes.LevelStale:
+			sum.Stale++
+		}
+	}
+	sum.Worst = probes.Worst(ls...)
+	return sum
+}
+
+// summaryText words sum in one line ("1 down · 2 warnings", "all OK").
+func (f formatter) summaryText(sum Summary) string {
+	var parts []string
+	for _, p := range []struct {
+		key string
+		n   int
+	}{{"sum.down", sum.Down}, {"sum.critical", sum.Critical}, {"sum.warning", sum.Warning}, {"sum.stale", sum.Stale}} {
+		if p.n > 0 {
+			s, err := f.c.N(p.key, p.n)
+			if err != nil {
+				s = p.key
+			}
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return f.c.MustT("sum.ok")
+	}
+	return strings.Join(parts, " · ")
+}
+
+// titles words catalogue keys as a comma-separated list.
+func (f formatter) titles(keys []string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = f.c.MustT(k)
+	}
+	return strings.Join(out, ", ")
 }

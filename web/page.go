@@ -29,6 +29,9 @@ type Page struct {
 	// Back is the page the preference forms return to.
 	Back  string
 	Login LoginForm
+	// Fragment is true when the cards are rendered alone (polled): the
+	// header's summary then travels with them as an out-of-band swap.
+	Fragment bool
 }
 
 // LoginForm is what the sign-in page shows besides the form itself.
@@ -85,65 +88,16 @@ type Chip struct {
 	Checked bool
 }
 
-// Limit is a warning and a critical threshold for one figure; a figure at
-// or above Warn is a warning, at or above Crit critical.
-type Limit struct {
-	Warn float64
-	Crit float64
-}
-
-// States a card can be in; the page colours it by state.
-const (
-	StateOK   = "ok"
-	StateWarn = "warn"
-	StateCrit = "crit"
-	StateNA   = "na"
-)
-
-// Level is the state of v against l: na when v is unknown.
-func (l Limit) Level(v *float64) string {
-	switch {
-	case v == nil:
-		return StateNA
-	case *v >= l.Crit:
-		return StateCrit
-	case *v >= l.Warn:
-		return StateWarn
-	default:
-		return StateOK
-	}
-}
+// Limit is a warning and a critical threshold for one figure; the probes
+// own it because the sampler judges every snapshot by it.
+type Limit = probes.Limit
 
 // Thresholds colour the cards; the admin sets them by environment.
-type Thresholds struct {
-	CPUPercent         Limit
-	MemoryPercent      Limit
-	DiskPercent        Limit
-	ConnectionsPercent Limit
-	DatabaseLatencyMS  Limit
-	RedisLatencyMS     Limit
-	// APIP95MS applies to the API's 95th percentile.
-	APIP95MS      Limit
-	HTTPLatencyMS Limit
-	// LoadPerCore applies to the 5-minute load average per effective core.
-	LoadPerCore Limit
-}
+type Thresholds = probes.Thresholds
 
 // DefaultThresholds are the thresholds used when none are configured; the
 // configuration's defaults are the same numbers (a test checks).
-func DefaultThresholds() Thresholds {
-	return Thresholds{
-		CPUPercent:         Limit{70, 90},
-		MemoryPercent:      Limit{80, 90},
-		DiskPercent:        Limit{80, 90},
-		ConnectionsPercent: Limit{70, 90},
-		DatabaseLatencyMS:  Limit{50, 200},
-		RedisLatencyMS:     Limit{20, 100},
-		APIP95MS:           Limit{300, 1000},
-		HTTPLatencyMS:      Limit{500, 2000},
-		LoadPerCore:        Limit{1, 2},
-	}
-}
+func DefaultThresholds() Thresholds { return probes.DefaultThresholds() }
 
 // EventType is how the feed shows one kind of event.
 type EventType struct {

@@ -68,8 +68,11 @@ func TestEveryKeyIsInTheCatalogues(t *testing.T) {
 	if len(keys) < 40 {
 		t.Fatalf("found only %d keys in the templates", len(keys))
 	}
-	for _, st := range []string{StateOK, StateWarn, StateCrit, StateNA} {
-		keys["state."+st] = true
+	for _, st := range probes.Levels() {
+		keys["state."+string(st)] = true
+	}
+	for _, k := range []string{"sum.down", "sum.critical", "sum.warning", "sum.stale"} {
+		keys[k] = true
 	}
 	for _, et := range EventTypes() {
 		keys[et.Key] = true
@@ -180,18 +183,6 @@ func TestFormatting(t *testing.T) {
 	}
 }
 
-func TestLimitLevel(t *testing.T) {
-	l := Limit{Warn: 70, Crit: 90}
-	for v, want := range map[float64]string{0: StateOK, 69.9: StateOK, 70: StateWarn, 89.9: StateWarn, 90: StateCrit, 100: StateCrit} {
-		if got := l.Level(&v); got != want {
-			t.Errorf("%v: %s, want %s", v, got, want)
-		}
-	}
-	if l.Level(nil) != StateNA {
-		t.Error("nil is not na")
-	}
-}
-
 func TestConnectionBar(t *testing.T) {
 	d := probes.Database{Connections: ptr(int64(10)), MaxConnections: ptr(int64(100)),
 		ConnectionsActive: ptr(int64(2)), ConnectionsIdle: ptr(int64(5)), ConnectionsIdleInTransaction: ptr(int64(1))}
@@ -208,20 +199,6 @@ func TestConnectionBar(t *testing.T) {
 	}
 	if ConnectionBar(probes.Database{}) != (Bar{}) {
 		t.Fatal("unknown figures drew a bar")
-	}
-}
-
-func TestHTTPState(t *testing.T) {
-	l := Limit{Warn: 500, Crit: 2000}
-	ok := probes.HTTPTarget{Status: probes.StatusOK, Healthy: ptr(true), LatencyMS: ptr(20.0)}
-	slow := probes.HTTPTarget{Status: probes.StatusOK, Healthy: ptr(true), LatencyMS: ptr(900.0)}
-	bad := probes.HTTPTarget{Status: probes.StatusOK, Healthy: ptr(false), LatencyMS: ptr(5.0)}
-	down := probes.HTTPTarget{Status: probes.StatusUnavailable, Reason: "connection refused"}
-	if HTTPState(l, ok) != StateOK || HTTPState(l, slow) != StateWarn || HTTPState(l, bad) != StateCrit || HTTPState(l, down) != StateCrit {
-		t.Fatal("target states")
-	}
-	if WorstHTTPState(l, []probes.HTTPTarget{ok, slow}) != StateWarn || WorstHTTPState(l, nil) != StateNA {
-		t.Fatal("worst state")
 	}
 }
 
@@ -307,6 +284,7 @@ func TestTemplatesRender(t *testing.T) {
 	}
 	for _, lang := range Langs() {
 		for name, snap := range map[string]probes.Snapshot{"up": fullSnapshot(), "down": downSnapshot()} {
+			snap.Assess(DefaultThresholds())
 			page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
 				PollSeconds: 30, Backend: "postgres", CSRF: "token", Back: "/",
 				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), HeadURL: "/partials/events", OlderURL: "/partials/events/older?before=1-1"}}
@@ -326,12 +304,14 @@ func TestTemplatesRender(t *testing.T) {
 			var buf bytes.Buffer
 			_ = s.Render(&buf, lang, "cards", page)
 			out := buf.String()
-			na := s.Catalog(lang).MustT("na")
-			if name == "down" && (strings.Count(out, na) < 8 || !strings.Contains(out, "ping: connection refused")) {
-				t.Errorf("%s down: %d N/A", lang, strings.Count(out, na))
+			// Down: every failed source is a red card with its reason in
+			// its text, not in a tooltip; the unconfigured ones one quiet line.
+			if name == "down" && (strings.Count(out, `class="card s-down"`) < 4 || !strings.Contains(out, `<span class="reason">ping: connection refused</span>`) ||
+				strings.Contains(out, `id="card-redis"`) || !strings.Contains(out, `id="quiet"`)) {
+				t.Errorf("%s down: %d down cards\n%s", lang, strings.Count(out, `class="card s-down"`), out)
 			}
-			if name == "up" && (!strings.Contains(out, `id="card-cpu" data-state="crit"`) || !strings.Contains(out, `id="card-disk-0" data-state="warn"`) ||
-				!strings.Contains(out, `class="card s-crit" id="card-http"`) || !strings.Contains(out, `id="card-db-connections" data-state="ok"`) ||
+			if name == "up" && (!strings.Contains(out, `id="card-cpu" data-state="critical"`) || !strings.Contains(out, `id="card-disk-0" data-state="warning"`) ||
+				!strings.Contains(out, `class="card s-down" id="card-http"`) || !strings.Contains(out, `id="card-db-connections" data-state="ok"`) ||
 				!strings.Contains(out, `7 <small>/ 100</small>`)) {
 				t.Errorf("%s up: states wrong:\n%s", lang, out)
 			}

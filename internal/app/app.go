@@ -279,7 +279,10 @@ func (a *App) buildSampler() {
 		ps = append(ps, probes.NewDatabaseProbe(st.store.Backend(), st.store.Ping, st.monitorPool))
 	}
 	a.latency = probes.NewLatencyWindow()
-	ps = append(ps, probes.NewRedisProbe(a.redis), probes.NewHTTPProbe(cfg.HTTPChecks), probes.NewAPIProbe(a.latency))
+	ps = append(ps, probes.NewRedisProbe(a.redis), probes.NewHTTPProbe(cfg.HTTPChecks, probes.HTTPProbeConfig{
+		// Never longer than a sample interval, so a hung target's samples
+		// do not overrun the next tick.
+		Timeout: min(cfg.HTTPTimeout, cfg.SampleInterval-250*time.Millisecond), Started: a.opts.Started}), probes.NewAPIProbe(a.latency))
 	instance := probes.InstanceFromEnv(a.opts.Getenv)
 	if cfg.MachineID != "" {
 		instance.ID = cfg.MachineID
@@ -290,6 +293,8 @@ func (a *App) buildSampler() {
 		Timeout:  cfg.ProbeTimeout,
 		Instance: instance,
 		Logger:   a.logger,
+		// The same thresholds as the cards, so the JSON's state agrees.
+		Thresholds: cfg.Thresholds,
 	}, ps...)
 }
 

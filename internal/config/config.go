@@ -43,11 +43,13 @@ type Config struct {
 	MonitorDatabaseURL string
 	RedisURL           string
 	HTTPChecks         []probes.HTTPTargetConfig
-	DiskPaths          []string
-	MachineID          string
-	Region             string
-	LogFormat          string
-	ShutdownTimeout    time.Duration
+	// HTTPTimeout bounds each request to an HTTP target.
+	HTTPTimeout     time.Duration
+	DiskPaths       []string
+	MachineID       string
+	Region          string
+	LogFormat       string
+	ShutdownTimeout time.Duration
 	// The dashboard's (dashboard.go).
 	SessionKey string
 	SessionTTL time.Duration
@@ -193,6 +195,11 @@ func sourceSettings() []Setting {
 				}
 				c.HTTPChecks = checks
 				return nil
+			}},
+		{Env: "VITALS_HTTP_TIMEOUT", Default: "5s", Help: "how long one request to an HTTP target may take before the target is down (100ms to 1m; above the critical latency, so a slow target is measured)",
+			parse: func(c *Config, v string) (err error) {
+				c.HTTPTimeout, err = durationIn(v, 100*time.Millisecond, time.Minute)
+				return
 			}},
 		{Env: "VITALS_DISK_PATHS", Help: "paths whose filesystems are reported, comma-separated; default / and the data directory",
 			parse: func(c *Config, v string) error { c.DiskPaths = splitList(v); return nil }},

@@ -33,8 +33,34 @@
     poll();
   });
 
+  // lostAt is when a poll first failed since the last success; while it
+  // is set the page says so and dims every figure (DESIGN.md, "Status").
+  var lostAt = 0;
+  function hhmm(d) {
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+  function lost() {
+    if (!lostAt) lostAt = Date.now();
+    body.classList.add("lost");
+    document.title = (updated.getAttribute("data-lost") || "").replace("{t}", hhmm(new Date(lostAt))) + " · vitals";
+    showAge();
+  }
+  function found() {
+    if (!lostAt) return;
+    lostAt = 0;
+    body.classList.remove("lost");
+  }
+  // A hung vitals must not leave the poll waiting forever: a poll that has
+  // not answered within half an interval counts as failed.
+  htmx.config.timeout = Math.max(2000, Math.min(every / 2, 10000));
   function showAge() {
     if (!updated || document.hidden) return;
+    if (lostAt) {
+      updated.textContent = updated.getAttribute("data-lost").replace("{t}", hhmm(new Date(lostAt)));
+      updated.classList.add("lost");
+      return;
+    }
+    updated.classList.remove("lost");
     var s = Math.max(0, Math.round((Date.now() - lastOK) / 1000));
     updated.textContent = updated.getAttribute("data-tpl").replace("{n}", s);
     updated.classList.toggle("stale", s * 1000 > every * 2 + 5000);
@@ -70,7 +96,9 @@
   body.addEventListener("htmx:afterSettle", function (e) {
     var el = e.target;
     if (el.id === "cards") {
+      found();
       lastOK = Date.now();
+      summarize();
       showAge();
       var now = cardStates(), changed = [];
       Object.keys(now).forEach(function (id) {
@@ -94,7 +122,20 @@
   });
   body.addEventListener("htmx:responseError", function (e) {
     if (e.detail.xhr && e.detail.xhr.status === 401) window.location.assign("/login");
+    else lost();
   });
+  body.addEventListener("htmx:sendError", lost);
+  body.addEventListener("htmx:timeout", lost);
+
+  // The header's summary arrives with the cards (out of band); the tab's
+  // title and favicon follow it, so a background tab tells the admin.
+  function summarize() {
+    var s = document.getElementById("summary");
+    if (!s || lostAt) return;
+    document.title = s.getAttribute("data-text") + " · vitals";
+    var icon = document.getElementById("favicon");
+    if (icon && icon.getAttribute("href") !== s.getAttribute("data-icon")) icon.setAttribute("href", s.getAttribute("data-icon"));
+  }
 
   // Details are fetched when first opened, so the feed stays light.
   document.addEventListener("toggle", function (e) {
