@@ -40,6 +40,8 @@ type Store interface {
 	Events
 	TokenStore
 	SettingStore
+	HistoryStore
+	InstanceStore
 	// Close releases the store's connections.
 	Close() error
 }

@@ -427,6 +427,7 @@ func (a *App) startAfterServing() {
 		a.sampler.Wait()
 	})
 	a.work.Go(a.loadAdmin)
+	a.work.Go(a.runHistory)
 }
 
 // loadAdmin loads (or on a first start makes) the admin password, which

@@ -32,6 +32,10 @@ type Config struct {
 	SQLiteSyncFull     bool
 	EventsKeep         int
 	SampleInterval     time.Duration
+	HistoryInterval    time.Duration
+	HistoryKeepRaw     time.Duration
+	HistoryKeep5m      time.Duration
+	HistoryKeep1h      time.Duration
 	PollInterval       time.Duration
 	ProbeTimeout       time.Duration
 	AdminPassword      string
@@ -121,6 +125,26 @@ func coreSettings() []Setting {
 		{Env: "VITALS_SAMPLE_INTERVAL", Default: "5s", Help: "how often the probes run (a Go duration, 1s to 1h)",
 			parse: func(c *Config, v string) (err error) {
 				c.SampleInterval, err = durationIn(v, time.Second, time.Hour)
+				return
+			}},
+		{Env: "VITALS_HISTORY_INTERVAL", Default: "30s", Help: "how often each instance stores a sample of every figure for the history (5s to 10m)",
+			parse: func(c *Config, v string) (err error) {
+				c.HistoryInterval, err = durationIn(v, 5*time.Second, 10*time.Minute)
+				return
+			}},
+		{Env: "VITALS_HISTORY_KEEP_RAW", Default: "48h", Help: "how long raw history samples are kept (1h to 720h)",
+			parse: func(c *Config, v string) (err error) {
+				c.HistoryKeepRaw, err = durationIn(v, time.Hour, 720*time.Hour)
+				return
+			}},
+		{Env: "VITALS_HISTORY_KEEP_5M", Default: "720h", Help: "how long 5-minute roll-ups are kept (24h to 8760h)",
+			parse: func(c *Config, v string) (err error) {
+				c.HistoryKeep5m, err = durationIn(v, 24*time.Hour, 8760*time.Hour)
+				return
+			}},
+		{Env: "VITALS_HISTORY_KEEP_1H", Default: "8760h", Help: "how long 1-hour roll-ups are kept (168h to 87600h)",
+			parse: func(c *Config, v string) (err error) {
+				c.HistoryKeep1h, err = durationIn(v, 168*time.Hour, 87600*time.Hour)
 				return
 			}},
 		{Env: "VITALS_POLL_INTERVAL", Default: "30s", Help: "how often the dashboard refreshes (1s to 1h)",

@@ -66,6 +66,9 @@ func Run(t *testing.T, open Opener) {
 		{"Source", testSource},
 		{"VitalsOwnBudget", testVitalsBudget},
 		{"SourcesConcurrent", testSourcesConcurrent},
+		{"HistoryChunks", testHistoryChunks},
+		{"LeaseAndRollup", testLeaseAndRollup},
+		{"Instances", testInstances},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/internal/version"
+	"github.com/vitalsdev/vitals/storage"
+)
+
+// historyGone is how long an instance that stopped registering stays in
+// the fleet list (docs/architecture.md, "Fleet").
+const historyGone = 7 * 24 * time.Hour
+
+// runHistory stores a sample of every figure each history interval, rolls
+// up and prunes when this instance holds the lease, and registers the
+// instance in the fleet. It runs until ctx ends, then gives the lease up
+// so that another instance takes over at once.
+func (a *App) runHistory(ctx context.Context) {
+	cfg := a.cfg
+	if cfg.HistoryInterval <= 0 {
+		return // a Config not made by config.Parse (a test's): no history
+	}
+	if err := a.store.waitReady(ctx); err != nil {
+		return
+	}
+	tiers := history.DefaultTiers()
+	tiers[0].Keep, tiers[1].Keep, tiers[2].Keep = cfg.HistoryKeepRaw, cfg.HistoryKeep5m, cfg.HistoryKeep1h
+	id := a.sampler.Latest().Snapshot.Instance.ID
+	rec := history.NewRecorder(a.store.store, id, tiers[0])
+	// The lease outlives 3 intervals: a holder that dies or freezes is
+	// replaced within 3 intervals of its last renewal.
+	roller := history.NewRoller(a.store.store, id, tiers, 3*cfg.HistoryInterval, 2*cfg.HistoryInterval)
+	tick := func(now time.Time) {
+		latest := a.sampler.Latest()
+		rec.Record(&latest.Snapshot)
+		if err := rec.Flush(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Warn("history: store samples", "err", err)
+		}
+		inst := storage.Instance{ID: id, Region: latest.Snapshot.Instance.Region, Version: version.Version,
+			StartedMS: a.opts.Started.UnixMilli(), SeenMS: now.UnixMilli(), Snapshot: latest.JSON}
+		if err := a.store.store.UpsertInstance(ctx, inst); err != nil && ctx.Err() == nil {
+			a.logger.Warn("history: register instance", "err", err)
+		}
+		held, err := roller.Run(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			a.logger.Warn("history: roll up", "err", err)
+		}
+		if held {
+			if _, err := a.store.store.PruneInstances(ctx, now.Add(-historyGone).UnixMilli()); err != nil && ctx.Err() == nil {
+				a.logger.Warn("history: prune instances", "err", err)
+			}
+		}
+	}
+	t := time.NewTicker(cfg.HistoryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			release, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = a.store.store.ReleaseLease(release, history.LeaseName, id)
+			return
+		case now := <-t.C:
+			tick(now)
+		}
+	}
+}
