@@ -475,6 +475,7 @@ type writers struct {
 	lastErr  string
 	posts    atomic.Int64
 	pad      string // sent in details, to fill a volume sooner
+	paused   atomic.Bool // while set, no new post starts
 }
 
 func startWriters(n int, base, prefix string) *writers {
@@ -507,6 +508,10 @@ func (w *writers) write(name string) {
 			case <-w.stopping:
 				return
 			default:
+			}
+			if w.paused.Load() {
+				time.Sleep(10 * time.Millisecond)
+				continue
 			}
 			req, _ := http.NewRequest("POST", *w.base.Load()+"/api/v1/events", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+ingestToken)

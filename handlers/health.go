@@ -31,6 +31,11 @@ type HealthCheck struct {
 	// others only warn (Redis).
 	Critical bool
 	Check    func(ctx context.Context) error
+	// Generation, when set, moves whenever the check's answer may have
+	// changed (a state it reads from memory flipped): a cached result made
+	// under another generation is not reused, so /health turns within a
+	// request of the change instead of a TTL later.
+	Generation func() uint64
 }
 
 // Health answers /health in the application/health+json format. Its checks
@@ -48,6 +53,7 @@ type Health struct {
 	body    []byte
 	status  int
 	expires time.Time
+	gen     uint64 // the checks' generations when body was made
 }
 
 // NewHealth makes the checker. budget bounds one run of all checks (1 s);
@@ -77,12 +83,25 @@ type healthDoc struct {
 func (h *Health) Result() ([]byte, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if time.Now().Before(h.expires) {
+	gen := h.generation()
+	if time.Now().Before(h.expires) && gen == h.gen {
 		return h.body, h.status
 	}
 	h.body, h.status = h.run()
 	h.expires = time.Now().Add(h.ttl)
+	h.gen = gen
 	return h.body, h.status
+}
+
+// generation sums the checks' generations: any move changes the sum.
+func (h *Health) generation() uint64 {
+	var g uint64
+	for _, c := range h.checks {
+		if c.Generation != nil {
+			g += c.Generation()
+		}
+	}
+	return g
 }
 
 func (h *Health) run() ([]byte, int) {

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vitalsdev/vitals/handlers"
+	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/postgres"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
@@ -178,5 +180,32 @@ func TestHealthCheckIgnoringItsContext(t *testing.T) {
 	}
 	if _, status := h.Result(); status != 200 {
 		t.Fatalf("status %d once the check answers, want 200", status)
+	}
+}
+
+// A check whose state lives in memory (the store's write health) turns
+// /health at once when that state changes, however long the cache lives.
+func TestHealthCacheFollowsGeneration(t *testing.T) {
+	wh := storage.NewWriteHealth(nil)
+	h := handlers.NewHealth("test", time.Second, time.Hour, handlers.HealthCheck{
+		Name: "database:writes", Critical: true, Generation: wh.Changes,
+		Check: func(context.Context) error {
+			if r := wh.Failing(); r != "" {
+				return handlers.CheckFailure(r)
+			}
+			return nil
+		},
+	})
+	if _, code := h.Result(); code != 200 {
+		t.Fatalf("writes working: %d, want 200", code)
+	}
+	_, _ = wh.Failed("disk full", errors.New("SQLITE_FULL"))
+	body, code := h.Result()
+	if code != 503 || !strings.Contains(string(body), "writes failing: disk full") {
+		t.Fatalf("writes failing: %d %s, want 503 with the reason (the cache must not hide the change)", code, body)
+	}
+	wh.Succeeded()
+	if _, code := h.Result(); code != 200 {
+		t.Fatalf("writes working again: %d, want 200", code)
 	}
 }

@@ -81,8 +81,14 @@ func (s *server) requestLog(ids *requestIDs) fiber.Handler {
 			return nil
 		}
 		status := c.Response().StatusCode()
+		// A 503 or 507 answers a state (store down, disk full) that is
+		// logged once when it begins and ends; an ERROR line per refused
+		// request would bury that one line under thousands.
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status == fiber.StatusServiceUnavailable || status == fiber.StatusInsufficientStorage:
+			level = slog.LevelWarn
+		case status >= 500:
 			level = slog.LevelError
 		}
 		s.RequestLog.LogAttrs(c.UserContext(), level, "request",

@@ -19,6 +19,7 @@ var ErrNoSpace = errors.New("storage: writes failing")
 type WriteHealth struct {
 	failing  atomic.Pointer[string]
 	failures atomic.Uint64
+	changes  atomic.Uint64
 	mu       sync.Mutex // one state change at a time, each logged once
 	log      *slog.Logger
 }
@@ -42,6 +43,7 @@ func (w *WriteHealth) Failed(reason string, err error) (error, bool) {
 		w.mu.Lock()
 		if cur := w.failing.Load(); cur == nil || *cur != reason {
 			w.failing.Store(&reason)
+			w.changes.Add(1)
 			changed = cur == nil
 			w.log.Error("store: writes failing; nothing is stored until there is room again", "reason", reason)
 		}
@@ -62,6 +64,7 @@ func (w *WriteHealth) Succeeded() bool {
 		return false
 	}
 	w.failing.Store(nil)
+	w.changes.Add(1)
 	w.log.Info("store: writes work again")
 	return true
 }
@@ -74,6 +77,9 @@ func (w *WriteHealth) Failing() string {
 	}
 	return ""
 }
+
+// Changes counts the changes of state since start, for caches of it.
+func (w *WriteHealth) Changes() uint64 { return w.changes.Load() }
 
 // Failures is how many writes were refused for room since start.
 func (w *WriteHealth) Failures() uint64 { return w.failures.Load() }

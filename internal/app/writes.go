@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/vitalsdev/vitals/handlers"
@@ -28,8 +29,16 @@ func writesCheck(wh *storage.WriteHealth) handlers.HealthCheck {
 			}
 			return nil
 		},
+		Generation: wh.Changes,
 	}
 }
+
+// probePad makes the probe write about as large as a padded event: a
+// write of a few bytes fits where events do not, and would report writes
+// working while every post is still refused.
+var probePad = strings.Repeat(".", 4096)
+
+func probeValue() string { return time.Now().UTC().Format(time.RFC3339Nano) + " " + probePad }
 
 // probeWrites tries one small write every interval while writes are
 // failing, so that /health turns back to pass when there is room again
@@ -46,7 +55,7 @@ func (a *App) probeWrites(ctx context.Context, wh *storage.WriteHealth) {
 				continue
 			}
 			wctx, cancel := context.WithTimeout(ctx, a.cfg.SampleInterval)
-			_ = a.store.store.SetSetting(wctx, writeProbeSetting, time.Now().UTC().Format(time.RFC3339Nano))
+			_ = a.store.store.SetSetting(wctx, writeProbeSetting, probeValue())
 			cancel()
 		}
 	}
