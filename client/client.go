@@ -12,7 +12,9 @@
 // waits for the network. One goroutine sends the queue in batches, and
 // retries a batch that failed (connection refused, timeout, 429, 5xx) with
 // exponential backoff, with the same idempotency keys, so that a batch the
-// server stored but could not acknowledge is not stored twice. Close sends
+// server stored but could not acknowledge is not stored twice. It gives up,
+// with one log line, on the answers a retry cannot fix: 400, 401, 403, 404,
+// 413 and 415 (vitals' DESIGN.md, "The application side"). Close sends
 // what is left and reports every event that had to be dropped: refused by
 // Log because the buffer was full, refused by the server as invalid, or
 // still unsent when Close's context ran out.
@@ -29,9 +31,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,6 +138,9 @@ type Config struct {
 	// OnRetry, when set, is told about every failed attempt that will be
 	// retried and how long the client waits first (for logging).
 	OnRetry func(err error, wait time.Duration)
+	// Logger gets the one line written when the server refuses events for
+	// good (a bad event, a wrong token or URL); nil uses slog.Default().
+	Logger *slog.Logger
 }
 
 // Stats counts what a Client has done since New.
@@ -181,8 +188,9 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// RejectedError is the server's refusal of an event as invalid (a 4xx
-// answer other than the retried ones); retrying would not help.
+// RejectedError is the server's refusal of an event for good: 400 (the
+// event is invalid), 401 or 403 (the token is wrong), 404 (the URL is not
+// vitals' API), 413 (too large) or 415; retrying would not help.
 type RejectedError struct {
 	Status int
 	Detail string
@@ -201,9 +209,9 @@ func (e *RejectedError) Error() string {
 	return b.String()
 }
 
-// StatusError is an answer of the server that the client retries (401,
-// 403, 404, 408, 429, 5xx and other unexpected statuses), as OnRetry and
-// Stats.LastError report it.
+// StatusError is an answer of the server that the client retries (408,
+// 429, 5xx and every other status but the refusals RejectedError
+// describes), as OnRetry and Stats.LastError report it.
 type StatusError struct {
 	// StatusCode is the HTTP status, e.g. 401.
 	StatusCode int
@@ -569,19 +577,26 @@ func (c *Client) deliver(batch []item, attempt int) (unsent []item) {
 				}
 				return c.deliver(batch[h:], attempt)
 			}
+			c.logRefusal(a.rej, batch[:1])
 			c.reject(batch[0], a.rej.errorFor(0))
 			return nil
 		case rejected:
 			// A batch is stored all or none: resend the events the server
 			// did not name.
 			named := a.rej.names(len(batch))
-			var good []item
+			var good, bad []item
+			var reasons []error
 			for i, it := range batch {
 				if named(i) {
-					c.reject(it, a.rej.errorFor(i))
+					bad = append(bad, it)
+					reasons = append(reasons, a.rej.errorFor(i))
 				} else {
 					good = append(good, it)
 				}
+			}
+			c.logRefusal(a.rej, bad)
+			for i, it := range bad {
+				c.reject(it, reasons[i])
 			}
 			if len(good) == 0 {
 				return nil
@@ -647,6 +662,23 @@ func (r *rejection) errorFor(i int) error {
 	return &RejectedError{Status: r.status, Detail: r.detail, Errors: errs}
 }
 
+// logRefusal writes the one line for events the server refused for good.
+func (c *Client) logRefusal(r *rejection, items []item) {
+	l := c.cfg.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	types := make([]string, 0, len(items))
+	for _, it := range items {
+		if !slices.Contains(types, it.ev.Type) {
+			types = append(types, it.ev.Type)
+		}
+	}
+	l.Warn("vitals client: the server refused events; not retried",
+		slog.Int("status", r.status), slog.Int("events", len(items)),
+		slog.String("types", strings.Join(types, ",")), slog.String("detail", r.detail))
+}
+
 func (c *Client) reject(it item, reason error) {
 	c.mu.Lock()
 	c.inflight--
@@ -707,11 +739,13 @@ func (c *Client) post(batch []item) answer {
 		return answer{out: sent}
 	case http.StatusRequestEntityTooLarge:
 		return answer{out: tooLarge, rej: parseProblem(code, text)}
-	case http.StatusBadRequest, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnsupportedMediaType:
+		// A wrong token or URL is as final as a bad event: retrying them
+		// until Close would hold the buffer and hide the mistake.
 		return answer{out: rejected, rej: parseProblem(code, text)}
 	default:
-		// 401/403 (a token not yet known), 404, 408, 429 and 5xx: the
-		// server or its configuration may recover; keep the events.
+		// 408, 429, 5xx and anything unexpected: the server may recover;
+		// keep the events.
 		err := &StatusError{StatusCode: code, Status: resp.Status, Detail: parseProblem(code, text).detail}
 		return answer{out: retry, wait: retryAfter(resp.Header.Get("Retry-After"), time.Now()), err: err}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -451,4 +452,60 @@ func BenchmarkLog(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A wrong token (401) or a URL that is not vitals' API (404) is final, as
+// DESIGN.md lists: the client gives up at once, with one log line, rather
+// than hold the buffer retrying until Close.
+func TestRefusalsAreNotRetried(t *testing.T) {
+	srv := startServer(t)
+	for _, tc := range []struct {
+		name, url, token string
+		status           int
+	}{
+		{"wrong token", srv.URL, "not-a-token-of-this-server-0123456789", http.StatusUnauthorized},
+		{"not the API", srv.URL + "/no-such-prefix", ingestToken, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			var mu sync.Mutex
+			cfg := fast(tc.url)
+			cfg.Token = tc.token
+			cfg.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logged}, nil))
+			var reasons []error
+			cfg.OnDrop = func(_ []client.Event, reason error) {
+				mu.Lock()
+				defer mu.Unlock()
+				reasons = append(reasons, reason)
+			}
+			c := mustNew(t, cfg)
+			for i := range 3 {
+				if err := c.Log(t.Context(), client.Event{Type: "user_registered", Message: fmt.Sprintf("refused-%d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if err := c.Flush(ctx); err != nil {
+				t.Fatalf("flush: %v (a refusal must not be retried)", err)
+			}
+			st := c.Stats()
+			if st.Retries != 0 || st.DroppedRejected != 3 || st.Pending != 0 {
+				t.Fatalf("stats: %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			var re *client.RejectedError
+			if len(reasons) != 3 || !errors.As(reasons[0], &re) || re.Status != tc.status {
+				t.Fatalf("OnDrop reasons: %v", reasons)
+			}
+			lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf(`"status":%d`, tc.status)) || !strings.Contains(lines[0], `"events":3`) {
+				t.Fatalf("log, want one line about 3 events refused with %d:\n%s", tc.status, logged.String())
+			}
+		})
+	}
+	if n := len(srv.events(t)); n != 0 {
+		t.Fatalf("%d events stored", n)
+	}
 }

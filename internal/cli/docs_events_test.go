@@ -96,11 +96,16 @@ func TestDocsCurlExamples(t *testing.T) {
 func TestDocsPythonHelper(t *testing.T) {
 	python := needTool(t, "python3")
 	base, env := docServer(t)
-	blocks := docBlocks(t, "python")
-	if len(blocks) == 0 || !strings.Contains(blocks[0], "def log_activity(") {
-		t.Fatal("docs/events.md's first python block is not the log_activity helper")
+	var helper string
+	for _, b := range docBlocks(t, "python") {
+		if strings.Contains(b, "def log_activity(") {
+			helper = b
+		}
 	}
-	script := blocks[0] + `
+	if helper == "" {
+		t.Fatal("docs/events.md has no python block with the log_activity helper")
+	}
+	script := helper + `
 import sys
 results = [
     log_activity("user_registered", "New user registered", user_email="anna@example.com"),
