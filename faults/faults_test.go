@@ -371,6 +371,7 @@ func TestConcurrentWriters(t *testing.T) {
 			wb.stop()
 			for m, id := range wb.acked {
 				wa.acked[m] = id
+				wa.created[m] = wb.created[m]
 			}
 			wa.posts.Add(wb.posts.Load())
 			for c, n := range wb.statuses {
@@ -385,14 +386,19 @@ func TestConcurrentWriters(t *testing.T) {
 			}
 			// Retention on: nothing twice, the newest keep all there, and
 			// no more than the prune threshold plus what was in flight.
+			// Newest as the store orders the feed and retention: by
+			// created_at (to the microsecond PostgreSQL keeps), then id.
+			// Ids alone are not that order: two instances' group commits
+			// draw ids in another order than their events' times.
 			type ack struct {
 				msg string
+				at  time.Time
 				id  int64
 			}
 			var acks []ack
 			total := 0
 			for m, id := range wa.acked {
-				acks = append(acks, ack{m, id})
+				acks = append(acks, ack{m, wa.created[m].Round(time.Microsecond), id})
 			}
 			for m, n := range s {
 				total += n
@@ -400,7 +406,12 @@ func TestConcurrentWriters(t *testing.T) {
 					t.Errorf("%q stored %d times", m, n)
 				}
 			}
-			slices.SortFunc(acks, func(x, y ack) int { return int(y.id - x.id) })
+			slices.SortFunc(acks, func(x, y ack) int {
+				if c := y.at.Compare(x.at); c != 0 {
+					return c
+				}
+				return int(y.id - x.id)
+			})
 			missing := 0
 			for _, a := range acks[:min(keep, len(acks))] {
 				if s[a.msg] == 0 {

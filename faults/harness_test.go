@@ -470,8 +470,9 @@ type writers struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup
 	mu       sync.Mutex
-	acked    map[string]int64 // message -> id answered
-	statuses map[int]int      // non-2xx answers by status (0: no answer)
+	acked    map[string]int64     // message -> id answered
+	created  map[string]time.Time // message -> created_at answered
+	statuses map[int]int          // non-2xx answers by status (0: no answer)
 	lastErr  string
 	posts    atomic.Int64
 	pad      string      // sent in details, to fill a volume sooner
@@ -484,7 +485,7 @@ func startWriters(n int, base, prefix string) *writers {
 
 // startPaddedWriters is startWriters with pad bytes of details per event.
 func startPaddedWriters(n int, base, prefix string, pad int) *writers {
-	w := &writers{stopping: make(chan struct{}), acked: map[string]int64{}, statuses: map[int]int{}, pad: strings.Repeat("x", pad)}
+	w := &writers{stopping: make(chan struct{}), acked: map[string]int64{}, created: map[string]time.Time{}, statuses: map[int]int{}, pad: strings.Repeat("x", pad)}
 	w.setBase(base)
 	for i := range n {
 		w.wg.Go(func() { w.write(fmt.Sprintf("%s-w%d", prefix, i)) })
@@ -527,8 +528,9 @@ func (w *writers) write(name string) {
 			}
 			if status/100 == 2 {
 				var e struct {
-					ID      int64  `json:"id"`
-					Message string `json:"message"`
+					ID        int64     `json:"id"`
+					Message   string    `json:"message"`
+					CreatedAt time.Time `json:"created_at"`
 				}
 				w.mu.Lock()
 				if json.Unmarshal(out, &e) != nil || e.Message != msg {
@@ -536,6 +538,7 @@ func (w *writers) write(name string) {
 					w.lastErr = string(out)
 				} else {
 					w.acked[msg] = e.ID
+					w.created[msg] = e.CreatedAt
 				}
 				w.mu.Unlock()
 				break
