@@ -16,12 +16,18 @@ import (
 
 // The activity feed's sizes.
 const (
-	// feedPage is how many events the page shows at first and each "load
-	// more" adds.
+	// feedPage is how many events the page shows at first, each "load
+	// more" adds, and a poll adds at most: more new events than that are
+	// offered as "N new events" instead, so that none is skipped.
 	feedPage = 50
-	// feedHeadMax bounds the polled newest part of the feed, which grows
-	// as events arrive.
-	feedHeadMax = 200
+	// feedNewMax is how many new events a poll counts at most before it
+	// says "more than N".
+	feedNewMax = 200
+	// feedOverlap is how far before the newest event shown a poll looks
+	// again: a commit that started earlier (PostgreSQL stamps a batch with
+	// its transaction's start) may land after a later one was read; the
+	// page drops the ids it already shows.
+	feedOverlap = 10 * time.Second
 	// maxSearchRunes bounds the search text.
 	maxSearchRunes = 200
 )
@@ -112,10 +118,22 @@ func cursorParam(c *fiber.Ctx, name string) (*storage.EventCursor, error) {
 	return &cur, nil
 }
 
-// atOrAfter reports whether e is at or newer than position p in the
-// newest-first order.
-func atOrAfter(e storage.Event, p storage.EventCursor) bool {
-	return e.CreatedAt.After(p.CreatedAt) || e.CreatedAt.Equal(p.CreatedAt) && e.ID >= p.ID
+// newer reports whether e comes before position p in the newest-first
+// order, that is, whether it is newer.
+func newer(e storage.Event, p storage.EventCursor) bool {
+	return e.CreatedAt.After(p.CreatedAt) || e.CreatedAt.Equal(p.CreatedAt) && e.ID > p.ID
+}
+
+// position is e's place in the newest-first order.
+func position(e storage.Event) *storage.EventCursor {
+	return &storage.EventCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+}
+
+// shows reports whether the feed shows e under q: vitals' own events
+// (sign-ins, tokens, erasures) only when a type filter asks for them, so
+// that the admin's own sign-ins do not fill the top of the feed.
+func (q feedQuery) shows(e storage.Event) bool {
+	return len(q.types) > 0 || e.Source != storage.SourceVitals
 }
 
 // feedSlice is one stretch of the feed.
@@ -128,63 +146,130 @@ type feedSlice struct {
 	more bool
 }
 
-// readFeed reads up to want events matching q, newest first, strictly
-// older than before (nil: from the newest) and, with stop, no older than
-// that position.
-func (s *server) readFeed(ctx context.Context, q feedQuery, before, stop *storage.EventCursor, want int) (feedSlice, error) {
-	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
-	if stop != nil {
-		f.Since = stop.CreatedAt // the id is checked below
+// readFeed reads up to want events q shows, newest first, strictly older
+// than before (nil: from the newest). The events hidden by default are
+// skipped and reading goes on until the page is full: their own
+// retention budget bounds how many reads that can take.
+func (s *server) readFeed(ctx context.Context, q feedQuery, before *storage.EventCursor, want int) (feedSlice, error) {
+	var out feedSlice
+	for {
+		f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
+		evs, err := s.store.ListEvents(ctx, f)
+		if err != nil {
+			return feedSlice{}, err
+		}
+		for _, e := range evs {
+			before = position(e)
+			if !q.shows(e) {
+				continue
+			}
+			if len(out.events) == want {
+				out.more = true
+				return out, nil
+			}
+			out.events = append(out.events, e)
+			out.last = position(e)
+		}
+		if len(evs) < f.Limit {
+			return out, nil
+		}
+	}
+}
+
+// feedNews is what a poll found after the newest event the page shows.
+type feedNews struct {
+	// events are the new events and those of the overlap, newest first;
+	// the page drops the ones it already shows.
+	events []storage.Event
+	// newest is the newest event known now (the anchor when none is new).
+	newest *storage.EventCursor
+	// count is how many events are newer than the anchor; capped says
+	// that more may exist than were read.
+	count  int
+	capped bool
+}
+
+// readNews reads the events q shows that are newer than after (every
+// event when after is nil), and those up to feedOverlap before it.
+func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.EventCursor) (feedNews, error) {
+	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: feedNewMax + 1}
+	if after != nil {
+		f.Since = after.CreatedAt.Add(-feedOverlap)
 	}
 	evs, err := s.store.ListEvents(ctx, f)
 	if err != nil {
-		return feedSlice{}, err
+		return feedNews{}, err
 	}
-	var out feedSlice
+	n := feedNews{newest: after, capped: len(evs) == f.Limit}
 	for _, e := range evs {
-		if stop != nil && !atOrAfter(e, *stop) {
-			break
+		if !q.shows(e) {
+			continue
 		}
-		if len(out.events) == want {
-			out.more = true
-			break
+		if after == nil || newer(e, *after) {
+			n.count++
+			if n.newest == nil || newer(e, *n.newest) {
+				n.newest = position(e)
+			}
 		}
-		out.events = append(out.events, e)
-		out.last = &storage.EventCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+		n.events = append(n.events, e)
 	}
-	return out, nil
+	return n, nil
 }
 
-// feed builds the feed's part of a page: the newest events, or with from
-// the events down to that position (the polled head keeps its place while
-// "load more" pages hang below it). A store that is down leaves the feed
-// marked unavailable rather than failing the page: the cards still matter.
-func (s *server) feed(ctx context.Context, q feedQuery, from *storage.EventCursor) web.Feed {
-	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered()}
-	want := feedPage
-	if from != nil {
-		want = feedHeadMax
-	}
-	sl, err := s.readFeed(ctx, q, nil, from, want)
+// feed builds the whole feed: the newest page, the poll anchored at its
+// newest event, and "load more" after its oldest. A store that is down
+// leaves the feed marked unavailable rather than failing the page: the
+// cards still matter.
+func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
+	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered(),
+		ShowURL: feedURL("/partials/feed", q, "", nil)}
+	sl, err := s.readFeed(ctx, q, nil, feedPage)
 	if err != nil {
 		s.log.Warn("dashboard: list events", "err", err)
 		f.Unavailable = true
-		f.HeadURL = feedURL("/partials/events", q, "from", from)
+		f.NewURL = feedURL("/partials/events", q, "after", nil)
 		return f
 	}
 	f.Events = sl.events
-	anchor := from
-	if anchor == nil {
-		anchor = sl.last
+	var newest *storage.EventCursor
+	if len(sl.events) > 0 {
+		newest = position(sl.events[0])
 	}
-	f.HeadURL = feedURL("/partials/events", q, "from", anchor)
-	if from == nil && sl.more {
+	f.NewURL = feedURL("/partials/events", q, "after", newest)
+	if sl.more {
 		f.OlderURL = feedURL("/partials/events/older", q, "before", sl.last)
 	}
 	return f
 }
 
-// feedURL is a feed route with the query and one position.
+// news builds a poll's answer: the new events on top while they are at
+// most a page, else only their count and a link that re-anchors the feed
+// at the newest (every event stays reachable through "load more").
+func (s *server) news(ctx context.Context, q feedQuery, after *storage.EventCursor) web.Feed {
+	f := web.Feed{Query: q.text, Filtered: q.filtered(), ShowURL: feedURL("/partials/feed", q, "", nil)}
+	n, err := s.readNews(ctx, q, after)
+	if err != nil {
+		s.log.Warn("dashboard: poll events", "err", err)
+		f.Unavailable = true
+		f.NewURL = feedURL("/partials/events", q, "after", after)
+		return f
+	}
+	if n.count > feedPage {
+		f.NewCount, f.NewCapped = n.count, n.capped
+		if n.capped {
+			// "More than N": N is what was surely counted.
+			f.NewCount = min(n.count, feedNewMax)
+		}
+		f.NewURL = feedURL("/partials/events", q, "after", after)
+		return f
+	}
+	f.Events = n.events
+	f.NewURL = feedURL("/partials/events", q, "after", n.newest)
+	return f
+}
+
+// feedURL is a feed route with the query and one position (none when at
+// is nil).
 func feedURL(path string, q feedQuery, key string, at *storage.EventCursor) string {
 	v := q.values()
 	if at != nil {
@@ -237,7 +322,7 @@ func (s *server) page(c *fiber.Ctx) error {
 		return err
 	}
 	lang := s.lang(c)
-	data := s.pageData(c, lang, s.feed(c.UserContext(), q, nil))
+	data := s.pageData(c, lang, s.feed(c.UserContext(), q))
 	data.CSRF = s.csrfFor(c)
 	return s.renderHTML(c, lang, "page", data)
 }
@@ -250,18 +335,19 @@ func (s *server) cardsPartial(c *fiber.Ctx) error {
 	return s.renderHTML(c, lang, "cards", data)
 }
 
-// eventsPartial is the polled newest part of the feed.
+// eventsPartial is a poll of the feed: what arrived after the newest
+// event the page shows (after).
 func (s *server) eventsPartial(c *fiber.Ctx) error {
 	q, err := parseFeedQuery(c)
 	if err != nil {
 		return err
 	}
-	from, err := cursorParam(c, "from")
+	after, err := cursorParam(c, "after")
 	if err != nil {
 		return err
 	}
 	lang := s.lang(c)
-	return s.renderHTML(c, lang, "feed-head", s.pageData(c, lang, s.feed(c.UserContext(), q, from)))
+	return s.renderHTML(c, lang, "news", s.pageData(c, lang, s.news(c.UserContext(), q, after)))
 }
 
 // feedPartial is the whole feed after the filter or the search changed.
@@ -271,7 +357,7 @@ func (s *server) feedPartial(c *fiber.Ctx) error {
 		return err
 	}
 	lang := s.lang(c)
-	return s.renderHTML(c, lang, "feed", s.pageData(c, lang, s.feed(c.UserContext(), q, nil)))
+	return s.renderHTML(c, lang, "feed", s.pageData(c, lang, s.feed(c.UserContext(), q)))
 }
 
 // olderPartial is the next page of the feed, for "load more".
@@ -289,7 +375,7 @@ func (s *server) olderPartial(c *fiber.Ctx) error {
 			Errors: []FieldError{{Field: "before", Message: "is required"}}}
 	}
 	f := web.Feed{Query: q.text, Filtered: q.filtered()}
-	sl, err := s.readFeed(c.UserContext(), q, before, nil, feedPage)
+	sl, err := s.readFeed(c.UserContext(), q, before, feedPage)
 	if err != nil {
 		s.log.Warn("dashboard: list older events", "err", err)
 		f.Unavailable = true

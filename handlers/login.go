@@ -237,7 +237,7 @@ func (s *server) login(c *fiber.Ctx) error {
 		if failures := s.limiter.fail(addr, time.Now()); failures > 0 {
 			s.recordSignIn(c.UserContext(), storage.TypeLockedOut,
 				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), failures),
-				addr, map[string]any{"failures": failures, "locked_seconds": int(LoginLockout / time.Second)})
+				addr, map[string]any{"failures": failures, "locked_seconds": int(LoginLockout / time.Second), "locked_minutes": int(LoginLockout / time.Minute)})
 			return s.lockedOut(c, user, LoginLockout)
 		}
 		c.Set(fiber.HeaderWWWAuthenticate, cookieChallenge)
@@ -260,8 +260,11 @@ func (s *server) lockedOut(c *fiber.Ctx, user string, left time.Duration) error 
 
 // recordSignIn stores a sign-in event. The sign-in does not wait long for
 // a slow store, and does not fail with it: the event is logged instead.
+// Its details carry the message key and the parameters the page words it
+// from in the reader's language; message is the English wording for the
+// API and the logs.
 func (s *server) recordSignIn(ctx context.Context, typ, message, addr string, extra map[string]any) {
-	d := map[string]any{"address": addr}
+	d := map[string]any{"message_key": "event." + typ, "address": addr}
 	for k, v := range extra {
 		d[k] = v
 	}

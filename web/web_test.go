@@ -80,7 +80,7 @@ func TestEveryKeyIsInTheCatalogues(t *testing.T) {
 	for _, k := range binaryUnits() {
 		keys[k] = true
 	}
-	for _, k := range []string{"na", "chip.signins", "fmt.percent", "fmt.ms", "fmt.size", "fmt.per_second",
+	for _, k := range []string{"na", "chip.own", "fmt.percent", "fmt.ms", "fmt.size", "fmt.per_second",
 		"time.just_now", "time.seconds_ago", "time.minutes_ago", "time.hours_ago", "time.days_ago",
 		"login.wrong", "login.locked", "login.expired_form", "login.unavailable"} {
 		keys[k] = true
@@ -230,12 +230,12 @@ func TestChips(t *testing.T) {
 	if c, ok := byValue["payment.failed"]; !ok || !c.Checked || c.Key != "" || c.Icon != OtherIcon {
 		t.Errorf("other type chip: %+v", c)
 	}
-	if c, ok := byValue["admin.signed_in"]; !ok || !c.Checked || byValue[SignInChip].Checked {
+	if c, ok := byValue["admin.signed_in"]; !ok || !c.Checked || byValue[OwnChip()].Checked {
 		t.Errorf("a single sign-in type: %+v", c)
 	}
-	all := Chips([]string{storage.TypeSignedIn, storage.TypeSignInFailed, storage.TypeLockedOut})
-	if len(all) != 7 || !all[6].Checked {
-		t.Errorf("sign-in group: %+v", all)
+	all := Chips(strings.Split(OwnChip(), ","))
+	if len(all) != 7 || !all[6].Checked || all[6].Value != OwnChip() {
+		t.Errorf("vitals' own group: %+v", all)
 	}
 }
 
@@ -287,8 +287,8 @@ func TestTemplatesRender(t *testing.T) {
 			snap.Assess(DefaultThresholds())
 			page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
 				PollSeconds: 30, Backend: "postgres", CSRF: "token", Back: "/",
-				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), HeadURL: "/partials/events", OlderURL: "/partials/events/older?before=1-1"}}
-			for _, tmpl := range []string{"page", "cards", "feed", "feed-head", "older", "login"} {
+				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
+			for _, tmpl := range []string{"page", "cards", "feed", "news", "older", "login"} {
 				var buf bytes.Buffer
 				if err := s.Render(&buf, lang, tmpl, page); err != nil {
 					t.Fatalf("%s %s %s: %v", lang, name, tmpl, err)
