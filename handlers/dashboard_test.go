@@ -113,7 +113,10 @@ func TestFeedPagesByCursor(t *testing.T) {
 // "show" re-anchors the feed at the newest and "load more" then reaches
 // every event, the ones shown before included, each once.
 func TestFeedPollNeverSkips(t *testing.T) {
-	h := newSQLiteHarness(t)
+	forEachBackend(t, testFeedPollNeverSkips)
+}
+
+func testFeedPollNeverSkips(t *testing.T, h *harness) {
 	h.insertEvents(30)
 	page := h.page("/")
 	head := html.UnescapeString(hxGet.FindStringSubmatch(page)[1])
@@ -156,7 +159,10 @@ func TestFeedPollNeverSkips(t *testing.T) {
 // vitals' own events (sign-ins, tokens, erasures) stay out of the feed
 // until their chip is on; pages are still full and contiguous around them.
 func TestFeedHidesOwnEvents(t *testing.T) {
-	h := newSQLiteHarness(t)
+	forEachBackend(t, testFeedHidesOwnEvents)
+}
+
+func testFeedHidesOwnEvents(t *testing.T, h *harness) {
 	ctx := context.Background()
 	for i := range 60 {
 		evs := []storage.NewEvent{{Type: "user_registered", Message: fmt.Sprintf("app %d", i)}}
