@@ -43,7 +43,19 @@ func (s *server) signedIn(c *fiber.Ctx) error {
 	case RoleAdmin:
 		return c.Next()
 	case RoleNone:
-		return c.Redirect("/login", fiber.StatusSeeOther)
+		// Back to this view after signing in; a session cookie that no
+		// longer holds means the session ended, which the form says.
+		v := url.Values{}
+		if next := localPath(c.OriginalURL()); c.Method() == fiber.MethodGet && next != "" && next != "/" {
+			v.Set("next", next)
+		}
+		if c.Cookies(sessionCookie) != "" {
+			v.Set("expired", "1")
+		}
+		if len(v) == 0 {
+			return c.Redirect("/login", fiber.StatusSeeOther)
+		}
+		return c.Redirect("/login?"+v.Encode(), fiber.StatusSeeOther)
 	default:
 		return newProblem(fiber.StatusForbidden, "this credential may not open the dashboard")
 	}
@@ -301,7 +313,7 @@ func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
 		PollSeconds: int(s.PollInterval / time.Second),
 		Backend:     s.store.Backend(),
 		Theme:       theme(c),
-		Back:        "/",
+		Back:        orHome(localPath(c.OriginalURL())),
 	}
 }
 

@@ -40,6 +40,10 @@ type LoginForm struct {
 	User string
 	// Error is the message above the form, already in the page's language.
 	Error string
+	// Notice is a calm message above the form (the session ended).
+	Notice string
+	// Next is the local path to return to after signing in.
+	Next string
 }
 
 // Feed is the activity feed's part of a page.

@@ -150,6 +150,8 @@
     new FormData(form).forEach(function (v, k) { if (v !== "") params.append(k, v); });
     var url = "/" + (params.toString() ? "?" + params.toString() : "");
     if (url !== location.pathname + location.search) history.pushState(null, "", url);
+    // The language and theme switches come back to this view too.
+    document.querySelectorAll('input[name="back"]').forEach(function (b) { b.value = url; });
   }
   window.addEventListener("popstate", function () { location.reload(); });
 
