@@ -62,6 +62,14 @@ func (f formatter) figure(u probes.Unit, v *float64) string {
 		return f.size(*v)
 	case u == probes.UnitBytesPerSecond:
 		return f.rate(v)
+	case u == probes.UnitCores:
+		// "2 cores", "0.5 cores": a quota is rarely fractional, and "2.00"
+		// reads as a measurement.
+		s := f.decimal(*v, 2)
+		if strings.ContainsAny(s, ".,") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".,")
+		}
+		return s
 	case u == probes.UnitCount || u == probes.UnitStatusCode || u == probes.UnitBool:
 		return strconv.FormatFloat(math.Round(*v), 'f', 0, 64)
 	}
@@ -402,16 +410,20 @@ func ParseCursor(s string) (storage.EventCursor, bool) {
 }
 
 // Bar is the stacked bar of the database connections card, in percent of
-// max_connections: active, idle, idle in transaction, and the sessions in
-// any other state.
+// max_connections: this database's sessions active, idle and idle in
+// transaction, then every other session of the server (other databases,
+// other states), so that the bar's length is what runs out.
 type Bar struct {
 	Active, Idle, InTx, Other Segment
+	// OtherN is how many sessions the Other segment stands for.
+	OtherN int64
 }
 
 // Segment is one part of a Bar: where it starts and how wide it is.
 type Segment struct{ X, W float64 }
 
-// ConnectionBar lays out the connections by state against the maximum.
+// ConnectionBar lays out the server's sessions by state against the
+// maximum (this database's alone when the server's count is unknown).
 func ConnectionBar(d probes.Database) Bar {
 	if d.Connections == nil || d.MaxConnections == nil || *d.MaxConnections <= 0 {
 		return Bar{}
@@ -424,12 +436,15 @@ func ConnectionBar(d probes.Database) Bar {
 		return float64(*p)
 	}
 	total := val(d.Connections)
+	if d.ServerConnections != nil && val(d.ServerConnections) > total {
+		total = val(d.ServerConnections)
+	}
 	a, i, tx := val(d.ConnectionsActive), val(d.ConnectionsIdle), val(d.ConnectionsIdleInTransaction)
 	other := total - a - i - tx
 	if other < 0 {
 		other = 0
 	}
-	var b Bar
+	b := Bar{OtherN: int64(other)}
 	x := 0.0
 	for _, seg := range []struct {
 		dst *Segment

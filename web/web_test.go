@@ -155,6 +155,10 @@ func TestFormatting(t *testing.T) {
 		{en.percent(ptr(12.46)), "12.5 %"},
 		{ru.percent(ptr(12.46)), "12,5 %"},
 		{en.percent(nil), "N/A"},
+		{en.figure(probes.UnitCores, ptr(2.0)), "2"},
+		{ru.figure(probes.UnitCores, ptr(0.5)), "0,5"},
+		{en.figure(probes.UnitCores, ptr(1.25)), "1.25"},
+		{en.figure(probes.UnitCores, ptr(10.0)), "10"},
 		{ru.percent(nil), "Н/Д"},
 		{en.bytes(ptr(uint64(512))), "512 B"},
 		{en.bytes(ptr(uint64(1536))), "1.5 KiB"},
@@ -187,10 +191,17 @@ func TestConnectionBar(t *testing.T) {
 	d := probes.Database{Connections: ptr(int64(10)), MaxConnections: ptr(int64(100)),
 		ConnectionsActive: ptr(int64(2)), ConnectionsIdle: ptr(int64(5)), ConnectionsIdleInTransaction: ptr(int64(1))}
 	b := ConnectionBar(d)
-	want := Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 2}}
+	want := Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 2}, OtherN: 2}
 	if b != want {
 		t.Fatalf("%+v, want %+v", b, want)
 	}
+	// On a shared server the bar is every session of the server: the other
+	// databases' 30 lengthen the last segment, which the thresholds judge.
+	d.ServerConnections = ptr(int64(40))
+	if b, want := ConnectionBar(d), (Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 32}, OtherN: 32}); b != want {
+		t.Fatalf("server-wide: %+v, want %+v", b, want)
+	}
+	d.ServerConnections = nil
 	// More sessions than the maximum (superusers' reserve) never overflow.
 	d.Connections, d.ConnectionsIdle = ptr(int64(130)), ptr(int64(127))
 	b = ConnectionBar(d)
