@@ -87,6 +87,7 @@ func (f formatter) funcs() template.FuncMap {
 		"titles":  f.titles,
 		"mins":    f.minutes,
 		"form":    func(key, category string) string { return f.c.Forms(key)[category] },
+		"reason":  f.reason,
 	}
 }
 
@@ -553,4 +554,71 @@ func (f formatter) titles(keys []string) string {
 		out[i] = f.c.MustT(k)
 	}
 	return strings.Join(out, ", ")
+}
+
+// reasonKeys are the catalogue keys of the reasons the probes give, in
+// English in the JSON and /metrics, so that the page says them in its
+// language.
+func reasonKey(r string) string {
+	switch r {
+	case "warming up":
+		return "reason.warming_up"
+	case "REDIS_URL is not set":
+		return "reason.redis_not_set"
+	case "no database configured":
+		return "reason.no_database"
+	case "SQLite runs inside the vitals process: no connections to count":
+		return "reason.sqlite_connections"
+	case "no connection pool to read the figures from":
+		return "reason.no_pool"
+	case "connection refused":
+		return "reason.refused"
+	case "authentication failed":
+		return "reason.auth_failed"
+	case "database does not exist":
+		return "reason.no_such_database"
+	case "too many connections":
+		return "reason.too_many_connections"
+	case "server is shutting down or starting up":
+		return "reason.pg_restarting"
+	case "permission denied":
+		return "reason.permission_denied"
+	case "cannot connect to PostgreSQL":
+		return "reason.pg_unreachable"
+	case "TLS certificate verification failed":
+		return "reason.tls_cert"
+	case "TLS handshake failed (plain HTTP server?)":
+		return "reason.tls_handshake"
+	case "connection closed by the server":
+		return "reason.closed"
+	case "invalid URL":
+		return "reason.invalid_url"
+	case "waiting for the target to start listening":
+		return "reason.starting"
+	case "no effective cores":
+		return "reason.no_cores"
+	case "max_connections is not a positive number":
+		return "reason.bad_max"
+	}
+	return ""
+}
+
+// reason words a probe's reason in the page's language: a known reason
+// or "timeout after 5s", after the operation that failed ("PING: ");
+// anything else (an error's own text) as the probe gave it.
+func (f formatter) reason(r string) string {
+	op, rest := "", r
+	for _, p := range [...]string{"SELECT 1: ", "PING: ", "INFO: "} {
+		if strings.HasPrefix(r, p) {
+			op, rest = p, r[len(p):]
+			break
+		}
+	}
+	if d, ok := strings.CutPrefix(rest, "timeout after "); ok {
+		return op + f.c.MustT("reason.timeout", "d", d)
+	}
+	if k := reasonKey(rest); k != "" {
+		return op + f.c.MustT(k)
+	}
+	return r
 }

@@ -379,3 +379,38 @@ func TestFigWordsByUnit(t *testing.T) {
 		t.Error("an unknown series is no error")
 	}
 }
+
+// The probes' reasons are English in the JSON; the page says them in its
+// language, after the operation that failed, and any text it has no
+// wording for as the probe gave it.
+func TestReasonsInThePagesLanguage(t *testing.T) {
+	s := newSite(t)
+	en, ru := formatter{c: s.Catalog(English)}, formatter{c: s.Catalog(Russian)}
+	for got, want := range map[string]string{
+		ru.reason("timeout after 5s"):                                               "нет ответа за 5s",
+		ru.reason("PING: connection refused"):                                       "PING: в подключении отказано",
+		ru.reason(probes.RedisNotConfiguredReason):                                  "REDIS_URL не задан",
+		ru.reason("SQLite runs inside the vitals process: no connections to count"): "SQLite работает внутри процесса vitals: подключений нет",
+		ru.reason("dial tcp 10.0.0.1:5432: no route to host"):                       "dial tcp 10.0.0.1:5432: no route to host",
+		en.reason("timeout after 2s"):                                               "timeout after 2s",
+		en.reason(probes.ReasonStarting):                                            probes.ReasonStarting,
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+	// Every reason with a key is worded in both languages.
+	for _, r := range []string{"warming up", "no database configured", "no connection pool to read the figures from",
+		"authentication failed", "database does not exist", "too many connections", "server is shutting down or starting up",
+		"permission denied", "cannot connect to PostgreSQL", "TLS certificate verification failed",
+		"TLS handshake failed (plain HTTP server?)", "connection closed by the server", "invalid URL", "no effective cores",
+		"max_connections is not a positive number"} {
+		k := reasonKey(r)
+		if k == "" || !s.Catalog(English).Has(k) || !s.Catalog(Russian).Has(k) {
+			t.Errorf("reason %q: key %q not in both catalogues", r, k)
+		}
+		if en.reason(r) != r {
+			t.Errorf("English rewords %q as %q", r, en.reason(r))
+		}
+	}
+}
