@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,10 +24,11 @@ const (
 	// feedNewMax is how many new events a poll counts at most before it
 	// says "more than N".
 	feedNewMax = 200
-	// feedOverlap is how far before the newest event shown a poll looks
-	// again: a commit that started earlier (PostgreSQL stamps a batch with
-	// its transaction's start) may land after a later one was read; the
-	// page drops the ids it already shows.
+	// feedOverlap is how long a commit may land after its created_at
+	// (PostgreSQL stamps a batch with its transaction's start; instances'
+	// clocks differ a little): a poll looks that far before the time of
+	// the read before it, when that is before the newest event shown, for
+	// events that landed late. The page drops the ids it already shows.
 	feedOverlap = 10 * time.Second
 	// maxSearchRunes bounds the search text.
 	maxSearchRunes = 200
@@ -202,11 +204,17 @@ type feedNews struct {
 }
 
 // readNews reads the events q shows that are newer than after (every
-// event when after is nil), and those up to feedOverlap before it.
-func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.EventCursor) (feedNews, error) {
+// event when after is nil) and, when the read before this one (at read)
+// was less than feedOverlap after the newest event it found, those
+// created from feedOverlap before that read: one may have landed late.
+func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.EventCursor, read time.Time) (feedNews, error) {
 	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: feedNewMax + 1}
+	lookback := false
 	if after != nil {
-		f.Since = after.CreatedAt.Add(-feedOverlap)
+		f.Since = after.CreatedAt
+		if from := read.Add(-feedOverlap); from.Before(f.Since) {
+			f.Since, lookback = from, true
+		}
 	}
 	evs, err := s.store.ListEvents(ctx, f)
 	if err != nil {
@@ -222,6 +230,8 @@ func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.Event
 			if n.newest == nil || newer(e, *n.newest) {
 				n.newest = position(e)
 			}
+		} else if !lookback || e.ID == after.ID {
+			continue // on the page already
 		}
 		n.events = append(n.events, e)
 	}
@@ -235,11 +245,12 @@ func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.Event
 func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
 	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered(),
 		ShowURL: feedURL("/partials/feed", q, "", nil)}
+	read := time.Now()
 	sl, err := s.readFeed(ctx, q, nil, feedPage)
 	if err != nil {
 		s.log.Warn("dashboard: list events", "err", err)
 		f.Unavailable = true
-		f.NewURL = feedURL("/partials/events", q, "after", nil)
+		f.NewURL = newsURL(q, nil, time.Time{})
 		return f
 	}
 	f.Events = sl.events
@@ -247,7 +258,7 @@ func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
 	if len(sl.events) > 0 {
 		newest = position(sl.events[0])
 	}
-	f.NewURL = feedURL("/partials/events", q, "after", newest)
+	f.NewURL = newsURL(q, newest, read)
 	if sl.more {
 		f.OlderURL = feedURL("/partials/events/older", q, "before", sl.last)
 	}
@@ -257,13 +268,14 @@ func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
 // news builds a poll's answer: the new events on top while they are at
 // most a page, else only their count and a link that re-anchors the feed
 // at the newest (every event stays reachable through "load more").
-func (s *server) news(ctx context.Context, q feedQuery, after *storage.EventCursor) web.Feed {
+func (s *server) news(ctx context.Context, q feedQuery, after *storage.EventCursor, read time.Time) web.Feed {
 	f := web.Feed{Query: q.text, Filtered: q.filtered(), ShowURL: feedURL("/partials/feed", q, "", nil)}
-	n, err := s.readNews(ctx, q, after)
+	now := time.Now()
+	n, err := s.readNews(ctx, q, after, read)
 	if err != nil {
 		s.log.Warn("dashboard: poll events", "err", err)
 		f.Unavailable = true
-		f.NewURL = feedURL("/partials/events", q, "after", after)
+		f.NewURL = newsURL(q, after, read)
 		return f
 	}
 	if n.count > feedPage {
@@ -272,12 +284,28 @@ func (s *server) news(ctx context.Context, q feedQuery, after *storage.EventCurs
 			// "More than N": N is what was surely counted.
 			f.NewCount = min(n.count, feedNewMax)
 		}
-		f.NewURL = feedURL("/partials/events", q, "after", after)
+		f.NewURL = newsURL(q, after, read)
 		return f
 	}
 	f.Events = n.events
-	f.NewURL = feedURL("/partials/events", q, "after", n.newest)
+	f.NewURL = newsURL(q, n.newest, now)
 	return f
+}
+
+// newsURL is the feed's poll: after the newest event shown, with the time
+// of the read that found it (none before the first read).
+func newsURL(q feedQuery, after *storage.EventCursor, read time.Time) string {
+	v := q.values()
+	if after != nil {
+		v.Set("after", web.FormatCursor(after.CreatedAt, after.ID))
+	}
+	if !read.IsZero() {
+		v.Set("read", strconv.FormatInt(read.UnixMilli(), 10))
+	}
+	if len(v) == 0 {
+		return "/partials/events"
+	}
+	return "/partials/events?" + v.Encode()
 }
 
 // feedURL is a feed route with the query and one position (none when at
@@ -358,8 +386,21 @@ func (s *server) eventsPartial(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// read is when the poll before read the feed; without it the poll
+	// looks the whole overlap back.
+	var read time.Time
+	if raw := c.Query("read"); raw != "" {
+		ms, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || ms <= 0 {
+			return &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
+				Errors: []FieldError{{Field: "read", Message: "is not a time in Unix milliseconds"}}}
+		}
+		read = time.UnixMilli(ms)
+	} else if after != nil {
+		read = after.CreatedAt
+	}
 	lang := s.lang(c)
-	return s.renderHTML(c, lang, "news", s.pageData(c, lang, s.news(c.UserContext(), q, after)))
+	return s.renderHTML(c, lang, "news", s.pageData(c, lang, s.news(c.UserContext(), q, after, read)))
 }
 
 // feedPartial is the whole feed after the filter or the search changed.

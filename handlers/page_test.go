@@ -40,7 +40,7 @@ func TestPageShowsCardsAndPolls(t *testing.T) {
 	_, _, body := h.do("GET", "/", nil, "", asAdmin)
 	page := string(body)
 	for _, want := range []string{`id="card-cpu"`, `id="card-memory"`, `card-disk`, `id="card-db-latency"`,
-		`hx-get="/partials/cards"`, `hx-get="/partials/events"`, `data-poll-seconds="30"`, `hx-trigger="vitals:poll from:body"`, "No events yet."} {
+		`hx-get="/partials/cards"`, `hx-get="/partials/events?read=`, `data-poll-seconds="30"`, `hx-trigger="vitals:poll from:body"`, "No events yet."} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
 		}
