@@ -414,3 +414,24 @@ func TestReasonsInThePagesLanguage(t *testing.T) {
 		}
 	}
 }
+
+// The feed's lines are written by rows, not the template: every value an
+// event carries is escaped there, in text and in attributes alike.
+func TestFeedRowsEscape(t *testing.T) {
+	s := newSite(t)
+	f := formatter{c: s.Catalog(English)}
+	email := `a"b@example.com`
+	items := s.Items(English, time.Now(), time.UTC, []storage.Event{{ID: 7, Type: "x.y", Message: `"><img src=x onerror=alert(1)>&`,
+		UserEmail: &email, Details: json.RawMessage(`{"a":1}`), CreatedAt: time.Now()}})
+	out := string(f.rows(items))
+	for _, bad := range []string{"<img", `a"b@`, `">&<`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("unescaped %q in %s", bad, out)
+		}
+	}
+	for _, want := range []string{`&#34;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;`, `a&#34;b@example.com`, `<li id="e7">`, `<details data-c="`, `<li class="day" data-day="`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rows lack %q: %s", want, out)
+		}
+	}
+}
