@@ -79,10 +79,10 @@ type Item struct {
 	Label   string
 	Message string
 	Email   string
-	// ISO is the RFC 3339 time, Exact the time in the page's zone, Time
-	// its clock part (shown), Ago the relative time in the page's language
-	// (on hover).
-	ISO, Exact, Time, Ago string
+	// ISO is the RFC 3339 time, Time its clock part in the page's zone
+	// (shown, under the day's separator), Ago the relative time in the
+	// page's language (on hover).
+	ISO, Time, Ago string
 	// Day and DayLabel are set on the first event of each day (in the
 	// page's zone): the feed puts a separator above it.
 	Day, DayLabel string

@@ -162,7 +162,6 @@ func (s *Site) Items(lang Lang, now time.Time, loc *time.Location, events []stor
 			Label:      f.typeLabel(e.Type),
 			Message:    s.message(f, e),
 			ISO:        e.CreatedAt.UTC().Format(time.RFC3339Nano),
-			Exact:      at.Format("2006-01-02 15:04:05 MST"),
 			Time:       at.Format(time.TimeOnly),
 			Ago:        f.Ago(now, e.CreatedAt),
 			Cursor:     FormatCursor(e.CreatedAt, e.ID),
