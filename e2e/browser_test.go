@@ -395,8 +395,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		onlyTracks := `(() => { const ts = [...document.querySelectorAll("#feed li[id] .t")].map(b => b.textContent);
 			return ts.length === 2 && ts.every(t => t === "Track added"); })()`
+		chipWidth := `document.querySelector('label.chip:has(input[value="track_added"])').getBoundingClientRect().width`
+		before := eval[float64](p, chipWidth)
 		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value="track_added"])`)))
 		p.wait("only tracks", onlyTracks, 10*time.Second)
+		if after := eval[float64](p, chipWidth); after != before {
+			t.Errorf("the chip is %.1f px wide selected, %.1f px not", after, before)
+		}
 		p.wait("the filter in the address", `location.search === "?type=track_added"`, 5*time.Second)
 		if !eval[bool](p, `window.vitalsTestMarker === true`) {
 			t.Error("filtering reloaded the page")
@@ -493,6 +498,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		p.screenshot("dashboard-ru.png", true)
 		p.axe("the dashboard, Russian")
+		// A long Russian title stays on one line: every card's title is as
+		// tall as the shortest, so no figure is pushed down.
+		if h := eval[[]float64](p, `[...document.querySelectorAll("#cards .card h2")].map(h => h.getBoundingClientRect().height)`); len(h) == 0 || !oneLine(h) {
+			t.Errorf("card titles wrap in Russian: heights %v", h)
+		}
 		// The choice is remembered: a fresh load stays Russian.
 		p.do(chromedp.Navigate(srv.URL + "/"))
 		if lang := eval[string](p, `document.documentElement.lang`); lang != "ru" {
