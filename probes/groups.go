@@ -402,10 +402,10 @@ func appRoutesGroup() Group {
 			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
 	}
 	return Group{
-		Name:     "app_routes",
-		Key:      "route",
-		Metric:   "vitals_app_route",
-		UpHelp:   "1 for each route the snapshot names (the slowest 20 by p95, and other).",
+		Name:   "app_routes",
+		Key:    "route",
+		Metric: "vitals_app_route",
+		UpHelp: "1 for each route the snapshot names (the slowest 20 by p95, and other).",
 		Entries: func(s *Snapshot) []State {
 			out := make([]State, len(s.AppRoutes))
 			for i, r := range s.AppRoutes {
