@@ -81,6 +81,10 @@ type Config struct {
 	// (VITALS_INGEST_RATE, VITALS_INGEST_BURST); 0 means no limit.
 	IngestRate  float64
 	IngestBurst int
+	// AppTimings receives the application's request timings
+	// (POST /api/v1/timings) for the snapshot's "app" group; nil, posts
+	// are checked and kept in a window no probe reads.
+	AppTimings *probes.AppTimings
 }
 
 type server struct {
@@ -151,6 +155,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if cfg.AppTimings == nil {
+		cfg.AppTimings = probes.NewAppTimings()
+	}
 	if cfg.Thresholds == (web.Thresholds{}) {
 		cfg.Thresholds = web.DefaultThresholds()
 	}
@@ -194,6 +201,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
 	app.Get("/api/v1/events/export", readers, s.exportEvents)
+	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest), s.openAPI)
