@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
@@ -421,4 +422,15 @@ func TestFeedPollFindsLateCommits(t *testing.T) {
 			t.Fatalf("the poll missed the late commit: %.1500s", polled)
 		}
 	})
+}
+
+// The feed's chip of vitals' own events names the alert engine's types as
+// the engine writes them (web cannot import alerts to share the names).
+func TestOwnChipNamesAlertTypes(t *testing.T) {
+	own := "," + web.OwnChip() + ","
+	for _, typ := range []string{alerts.TypeFiring, alerts.TypeResolved} {
+		if !strings.Contains(own, ","+typ+",") {
+			t.Errorf("the own chip lacks %s: %s", typ, web.OwnChip())
+		}
+	}
 }

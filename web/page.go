@@ -141,6 +141,10 @@ func EventTypes() []EventType {
 		{storage.TypeTokenCreated, "type.token.created", "i-key", true},
 		{storage.TypeTokenRevoked, "type.token.revoked", "i-key", true},
 		{storage.TypeEventsErased, "type.events.erased", "i-key", true},
+		// The alert engine's transitions (alerts.TypeFiring, TypeResolved;
+		// web may not import alerts).
+		{"alert.firing", "type.alert.firing", "i-rej", true},
+		{"alert.resolved", "type.alert.resolved", "i-ok", true},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -432,6 +433,22 @@ func TestFeedRowsEscape(t *testing.T) {
 	for _, want := range []string{`&#34;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;`, `a&#34;b@example.com`, `<li id="e7">`, `<details data-c="`, `<li class="day" data-day="`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rows lack %q: %s", want, out)
+		}
+	}
+}
+
+// The alert engine's types are vitals' own, under the chip of its own
+// events; web names them by string, as it may not import alerts.
+func TestOwnChipHoldsAlerts(t *testing.T) {
+	own := strings.Split(OwnChip(), ",")
+	for _, typ := range []string{"alert.firing", "alert.resolved", storage.TypeSignedIn, storage.TypeTokenCreated, storage.TypeEventsErased} {
+		if !slices.Contains(own, typ) {
+			t.Errorf("the own chip lacks %s: %v", typ, own)
+		}
+	}
+	for _, et := range EventTypes() {
+		if et.Own != (storage.ReservedPrefix(et.Type) != "") {
+			t.Errorf("%s: own %v, reserved prefix %q", et.Type, et.Own, storage.ReservedPrefix(et.Type))
 		}
 	}
 }
