@@ -157,15 +157,17 @@
 
   // Focus stays where it was across a refresh: the element focused inside
   // what is swapped is found again by its id.
-  var focusID = "";
+  var focusID = "", focusAt = 0;
   body.addEventListener("htmx:beforeSwap", function (e) {
     var a = document.activeElement;
     // Polls run side by side: only the swap that holds the focus sets it.
-    if (a && a.id && e.detail.target && e.detail.target.contains(a)) focusID = a.id;
+    if (a && a.id && e.detail.target && e.detail.target.contains(a)) { focusID = a.id; focusAt = Date.now(); }
   });
   function restoreFocus() {
     var a = document.activeElement;
-    if (!focusID || (a && a !== body && a.id !== focusID)) { focusID = ""; return; }
+    // Only the refresh that took the focus away gives it back: an element
+    // with that id arriving later must not take the focus by surprise.
+    if (!focusID || Date.now() - focusAt > 1000 || (a && a !== body && a.id !== focusID)) { focusID = ""; return; }
     var el = document.getElementById(focusID);
     if (el) {
       if (el !== a) el.focus({ preventScroll: true });
