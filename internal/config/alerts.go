@@ -1,6 +1,9 @@
 package config
 
-import "github.com/vitalsdev/vitals/alerts"
+import (
+	"github.com/vitalsdev/vitals/alerts"
+	"github.com/vitalsdev/vitals/notify"
+)
 
 // alertSettings are the alert rules (DESIGN.md, "Alerts").
 func alertSettings() []Setting {
@@ -9,6 +12,12 @@ func alertSettings() []Setting {
 			Help: "alert rules, `name: CONDITION [for DURATION] [clear CONDITION]` separated by `;`, over the built-in ones (cpu_high, memory_high, disk_full, db_connections_high, db_down, redis_down, http_down); a rule of the same name replaces one, `name: off` disables it (see Alerts below)",
 			parse: func(c *Config, v string) (err error) {
 				c.AlertRules, err = alerts.Parse(v)
+				return err
+			}},
+		{Env: "VITALS_NOTIFY", Secret: true,
+			Help: "where alerts are sent: URLs separated by spaces, the scheme naming the kind: https://... (JSON webhook, `?secret=` signs it), slack+https://, discord+https://, ntfy+https://HOST/TOPIC, telegram+https://HOST/bot<TOKEN>?chat_id=ID, smtp:// or smtps://user:pass@host:port?from=&to=",
+			parse: func(c *Config, v string) (err error) {
+				c.Channels, err = notify.Parse(v)
 				return err
 			}},
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/alerts"
+	"github.com/vitalsdev/vitals/notify"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -64,6 +65,8 @@ type Config struct {
 	Thresholds web.Thresholds
 	// AlertRules are the built-in rules with VITALS_ALERTS over them.
 	AlertRules []alerts.Rule
+	// Channels are VITALS_NOTIFY's.
+	Channels []notify.Channel
 }
 
 // Setting describes one variable: its flag, default, meaning, and how it is
