@@ -484,6 +484,7 @@ func Cards(s *probes.Snapshot, t Thresholds) []Card {
 		{"card.db_latency", t.DatabaseLatency(s.Database)},
 		{"card.redis", s.Redis.State},
 		{"card.http", s.HTTPLevel()},
+		{"card.api", s.App.State},
 	}
 }
 
@@ -510,7 +511,7 @@ func Summarize(s *probes.Snapshot, t Thresholds) Summary {
 	// Counted by source, not by card: a stopped database is "1 down",
 	// though both of its cards say so.
 	ls := []probes.Level{s.CPU.State, s.Memory.State, s.DiskLevel(), s.Load.State, s.Network.State,
-		s.Database.State, s.Redis.State, s.HTTPLevel()}
+		s.Database.State, s.Redis.State, s.HTTPLevel(), s.App.State}
 	for _, l := range ls {
 		switch l {
 		case probes.LevelDown:
