@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"net/http"
+	"time"
 
 	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/notify"
@@ -65,4 +67,41 @@ func channelLabels(chans []notify.Channel) map[string]string {
 		m[c.ID] = c.Label
 	}
 	return m
+}
+
+// runHeartbeat calls VITALS_HEARTBEAT_URL every sample interval, so that an
+// outside dead-man's switch notices when vitals stops. A failed call is
+// logged once until one succeeds again; the URL, which holds the switch's
+// token, is never logged.
+func (a *App) runHeartbeat(ctx context.Context) {
+	if a.cfg.HeartbeatURL == "" {
+		return
+	}
+	hc := &http.Client{Timeout: min(a.cfg.SampleInterval, 10*time.Second)}
+	failing := false
+	beat := func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.HeartbeatURL, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("User-Agent", "vitals heartbeat")
+		resp, err := hc.Do(req)
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+			_ = resp.Body.Close()
+		}
+		ok := err == nil && status < 300
+		switch {
+		case !ok && !failing && ctx.Err() == nil:
+			failing = true
+			a.logger.Warn("heartbeat: the dead-man's switch did not take the call; the switch will report vitals as stopped if this goes on",
+				"status", status)
+		case ok && failing:
+			failing = false
+			a.logger.Info("heartbeat: the dead-man's switch takes the calls again")
+		}
+	}
+	beat()
+	every(ctx, a.cfg.SampleInterval, beat)
 }

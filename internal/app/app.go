@@ -441,6 +441,7 @@ func (a *App) startAfterServing() {
 	a.work.Go(a.runHistory)
 	a.work.Go(a.runAlerts)
 	a.work.Go(a.runNotifications)
+	a.work.Go(a.runHeartbeat)
 }
 
 // loadAdmin loads (or on a first start makes) the admin password, which

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"net/url"
+
 	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/notify"
 )
@@ -19,6 +22,20 @@ func alertSettings() []Setting {
 			parse: func(c *Config, v string) (err error) {
 				c.Channels, err = notify.Parse(v)
 				return err
+			}},
+		{Env: "VITALS_HEARTBEAT_URL", Secret: true,
+			Help: "an outside dead-man's switch (healthchecks.io, Uptime Kuma's push URL, ...) vitals calls every sample interval with GET; when the calls stop, vitals itself has stopped",
+			parse: func(c *Config, v string) error {
+				if v == "" {
+					c.HeartbeatURL = ""
+					return nil
+				}
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an http:// or https:// URL")
+				}
+				c.HeartbeatURL = v
+				return nil
 			}},
 	}
 }

@@ -67,6 +67,8 @@ type Config struct {
 	AlertRules []alerts.Rule
 	// Channels are VITALS_NOTIFY's.
 	Channels []notify.Channel
+	// HeartbeatURL is called every sample interval (VITALS_HEARTBEAT_URL).
+	HeartbeatURL string
 }
 
 // Setting describes one variable: its flag, default, meaning, and how it is
