@@ -342,7 +342,27 @@ func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
 		Backend:     s.store.Backend(),
 		Theme:       theme(c),
 		Back:        orHome(localPath(c.OriginalURL())),
+		Alerts:      s.pageAlerts(),
 	}
+}
+
+// pageAlerts are the alerts pending or firing, firing first, for the strip
+// above the cards.
+func (s *server) pageAlerts() []web.Alert {
+	var firing, pending []web.Alert
+	for _, a := range s.AlertRules.Alerts() {
+		w := web.Alert{Rule: a.Rule, Series: a.Series, Phase: string(a.Phase), Since: a.Since, Level: a.Level}
+		if a.Value != nil {
+			w.Value = strconv.FormatFloat(*a.Value, 'g', 4, 64)
+		}
+		switch a.Phase {
+		case "firing":
+			firing = append(firing, w)
+		case "pending":
+			pending = append(pending, w)
+		}
+	}
+	return append(firing, pending...)
 }
 
 // renderHTML renders a template as an uncacheable HTML answer.

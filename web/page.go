@@ -33,6 +33,19 @@ type Page struct {
 	// Fragment is true when the cards are rendered alone (polled): the
 	// header's summary then travels with them as an out-of-band swap.
 	Fragment bool
+	// Alerts are the alerts pending or firing now, firing first.
+	Alerts []Alert
+}
+
+// Alert is one alert the page lists above the cards.
+type Alert struct {
+	Rule   string
+	Series string
+	Phase  string // pending or firing
+	Since  time.Time
+	// Value is the figure that made it fire, formatted; "" for a state.
+	Value string
+	Level probes.Level
 }
 
 // LoginForm is what the sign-in page shows besides the form itself.

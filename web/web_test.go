@@ -459,3 +459,31 @@ func TestOwnChipHoldsAlerts(t *testing.T) {
 		}
 	}
 }
+
+// Firing and pending alerts are listed above the cards, in both languages.
+func TestAlertsStrip(t *testing.T) {
+	s := newSite(t)
+	snap := fullSnapshot()
+	snap.Assess(DefaultThresholds())
+	v := "97.5"
+	for lang, want := range map[Lang]string{"en": "firing since", "ru": "срабатывает с"} {
+		page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
+			Alerts: []Alert{{Rule: "cpu_high", Series: "cpu.percent", Phase: "firing", Since: time.Now(), Value: v},
+				{Rule: "db_down", Series: "database", Phase: "pending", Since: time.Now(), Level: probes.LevelDown}}}
+		var buf bytes.Buffer
+		if err := s.Render(&buf, lang, "cards", page); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if !strings.Contains(out, `id="alerts" role="alert"`) || !strings.Contains(out, "<b>cpu_high</b> <code>cpu.percent</code> "+want) ||
+			!strings.Contains(out, "97.5") || !strings.Contains(out, `class="a-pending"`) {
+			t.Errorf("%s: %s", lang, out[:min(len(out), 800)])
+		}
+	}
+	page := Page{Lang: "en", Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC}
+	var buf bytes.Buffer
+	_ = s.Render(&buf, "en", "cards", page)
+	if strings.Contains(buf.String(), `id="alerts"`) {
+		t.Error("an empty strip without alerts")
+	}
+}
