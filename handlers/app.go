@@ -214,6 +214,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
 	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
+	app.Post("/api/v1/notifications/test", require("send a test notification", RoleAdmin), s.sessionCSRF, db, s.testNotification)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest), s.openAPI)
