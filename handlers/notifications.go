@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"html"
 	"fmt"
+	"html"
 	"time"
 
 	"github.com/gofiber/fiber/v2"

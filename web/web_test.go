@@ -306,7 +306,7 @@ func TestTemplatesRender(t *testing.T) {
 			page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
 				PollSeconds: 30, Backend: "postgres", CSRF: "token", Back: "/",
 				Channels: []Channel{{ID: "webhook-ab12", Label: "webhook https://hooks.example.com"}},
-				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
+				Feed:     Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
 			for _, tmpl := range []string{"page", "cards", "feed", "news", "older", "login"} {
 				var buf bytes.Buffer
 				if err := s.Render(&buf, lang, tmpl, page); err != nil {
