@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -96,6 +97,9 @@ type Engine struct {
 	mu     sync.Mutex
 	loaded bool
 	alerts map[string]*Alert
+	// shown is the list Alerts returns, replaced at the end of each tick,
+	// so that the page's cards never wait on a tick's store reads.
+	shown atomic.Pointer[[]Alert]
 }
 
 // New returns an engine that loads its state from the store on its first
@@ -114,10 +118,16 @@ func New(cfg Config) *Engine {
 func (e *Engine) Rules() []Rule { return e.cfg.Rules }
 
 // Alerts returns every alert pending, firing or resolved, by rule and
-// series.
+// series, as the last tick left them; it never waits on a tick.
 func (e *Engine) Alerts() []Alert {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if p := e.shown.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// publish makes the current alerts what Alerts returns; e.mu is held.
+func (e *Engine) publish() {
 	out := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
 		if a.Phase != PhaseInactive {
@@ -125,7 +135,7 @@ func (e *Engine) Alerts() []Alert {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id() < out[j].id() })
-	return out
+	e.shown.Store(&out)
 }
 
 // reading is one instance of a rule's condition in this tick.
@@ -149,6 +159,7 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 	if !e.loaded && !e.load(ctx) {
 		return
 	}
+	defer e.publish()
 	now := e.cfg.Now()
 	shared := e.cfg.Shared == nil || e.cfg.Shared()
 	changed := false
