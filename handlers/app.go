@@ -193,6 +193,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	db := s.deadline
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
+	app.Get("/api/v1/events/export", readers, s.exportEvents)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin, RoleAdminToken), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest, RoleAdminToken), s.openAPI)
