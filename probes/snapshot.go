@@ -247,7 +247,7 @@ type Network struct {
 	// byte counters, summed: counters, for Prometheus' rate().
 	ReceiveBytesTotal  *uint64 `json:"receive_bytes_total"`
 	TransmitBytesTotal *uint64 `json:"transmit_bytes_total"`
-	Source     string `json:"source,omitempty"`
+	Source             string  `json:"source,omitempty"`
 }
 
 // Process is vitals' own footprint, so that the monitor can be seen not to
