@@ -206,21 +206,80 @@ func (s *server) metrics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	text, gzipped, ctype := e.text, e.gzipped, metricsContentType
-	if wantsOpenMetrics(c.Get(fiber.HeaderAccept)) {
-		if text, gzipped, err = e.openMetrics(); err != nil {
-			return err
-		}
-		ctype = openMetricsContentType
+	body, ctype, zipped, err := e.answer(c.Get(fiber.HeaderAccept), c.Get(fiber.HeaderAcceptEncoding))
+	if err != nil {
+		return err
 	}
 	c.Set(fiber.HeaderContentType, ctype)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderVary, fiber.HeaderAccept+", "+fiber.HeaderAcceptEncoding)
-	if acceptsGzip(c.Get(fiber.HeaderAcceptEncoding)) {
+	if zipped {
 		c.Set(fiber.HeaderContentEncoding, "gzip")
-		return c.Send(gzipped)
 	}
-	return c.Send(text)
+	return c.Send(body)
+}
+
+// answer picks the rendering a scraper's Accept and Accept-Encoding
+// headers ask for: its bytes, media type, and whether they are gzipped.
+func (e *exposition) answer(accept, acceptEncoding string) (body []byte, ctype string, zipped bool, err error) {
+	text, gz, ctype := e.text, e.gzipped, metricsContentType
+	if wantsOpenMetrics(accept) {
+		if text, gz, err = e.openMetrics(); err != nil {
+			return nil, "", false, err
+		}
+		ctype = openMetricsContentType
+	}
+	if acceptsGzip(acceptEncoding) {
+		return gz, ctype, true, nil
+	}
+	return text, ctype, false, nil
+}
+
+// MetricsHandler serves GET /metrics alone, without a credential, for the
+// private metrics listener (VITALS_METRICS_ADDR): a platform's scraper
+// that cannot send a token reaches it on an address the public cannot,
+// while /metrics on the public port stays behind a read token. It renders
+// from the same snapshots and collectors as the main server's /metrics.
+func MetricsHandler(snapshots Snapshots, m *Metrics) http.Handler {
+	s := &server{Config: Config{Snapshots: snapshots, Metrics: m}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		problem := func(status int, detail string) {
+			h.Set("Content-Type", "application/problem+json")
+			w.WriteHeader(status)
+			_, _ = fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`, http.StatusText(status), status, detail)
+		}
+		switch {
+		case r.URL.Path != "/metrics":
+			problem(http.StatusNotFound, "this listener serves /metrics only")
+			return
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			h.Set("Allow", "GET, HEAD")
+			problem(http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		e, err := s.exposition()
+		if err != nil {
+			problem(http.StatusInternalServerError, "the metrics could not be rendered")
+			return
+		}
+		body, ctype, zipped, err := e.answer(r.Header.Get("Accept"), r.Header.Get("Accept-Encoding"))
+		if err != nil {
+			problem(http.StatusInternalServerError, "the metrics could not be rendered")
+			return
+		}
+		h.Set("Content-Type", ctype)
+		h.Set("Vary", "Accept, Accept-Encoding")
+		if zipped {
+			h.Set("Content-Encoding", "gzip")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(body)
+		}
+	})
 }
 
 // wantsOpenMetrics reports whether an Accept header prefers OpenMetrics,

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -25,25 +26,27 @@ import (
 // Config is every setting vitals reads, from the environment with flags
 // that mirror each variable (a flag wins over its variable).
 type Config struct {
-	Port               int
-	DatabaseURL        string
-	DataDir            string
-	PGSchema           string
-	SQLiteSyncFull     bool
-	EventsKeep         int
-	SampleInterval     time.Duration
-	HistoryInterval    time.Duration
-	HistoryKeepRaw     time.Duration
-	HistoryKeep5m      time.Duration
-	HistoryKeep1h      time.Duration
-	PollInterval       time.Duration
-	ProbeTimeout       time.Duration
-	AdminPassword      string
-	ReadTokens         []string
-	IngestTokens       []string
-	IngestRate         int
-	IngestBurst        int
-	MetricsPublic      bool
+	Port            int
+	DatabaseURL     string
+	DataDir         string
+	PGSchema        string
+	SQLiteSyncFull  bool
+	EventsKeep      int
+	SampleInterval  time.Duration
+	HistoryInterval time.Duration
+	HistoryKeepRaw  time.Duration
+	HistoryKeep5m   time.Duration
+	HistoryKeep1h   time.Duration
+	PollInterval    time.Duration
+	ProbeTimeout    time.Duration
+	AdminPassword   string
+	ReadTokens      []string
+	IngestTokens    []string
+	IngestRate      int
+	IngestBurst     int
+	MetricsPublic   bool
+	// MetricsAddr is the private metrics listener's address; empty is off.
+	MetricsAddr        string
 	MonitorDatabaseURL string
 	RedisURL           string
 	HTTPChecks         []probes.HTTPTargetConfig
@@ -205,6 +208,20 @@ func accessSettings() []Setting {
 			parse: func(c *Config, v string) (err error) { c.IngestBurst, err = intIn(v, 1, 1_000_000); return }},
 		{Env: "VITALS_METRICS_PUBLIC", Default: "false", Help: "true lets GET /metrics (Prometheus) answer without a credential; false asks for a read token",
 			parse: func(c *Config, v string) error { return boolIn(&c.MetricsPublic, v) }},
+		{Env: "VITALS_METRICS_ADDR", Help: "host:port of a second listener that serves GET /metrics alone without a credential, for a platform's scraper on a private network (Fly's [fdaa::...]:9091, or :9091); unset, off",
+			parse: func(c *Config, v string) error {
+				if v != "" {
+					host, port, err := net.SplitHostPort(v)
+					if err != nil || strings.ContainsAny(host, " /") {
+						return errors.New("must be host:port, such as 127.0.0.1:9091, [fdaa::1]:9091 or :9091")
+					}
+					if _, err := intIn(port, 1, 65535); err != nil {
+						return errors.New("must be host:port with a port from 1 to 65535")
+					}
+				}
+				c.MetricsAddr = v
+				return nil
+			}},
 	}
 }
 

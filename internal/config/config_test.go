@@ -61,6 +61,10 @@ func TestConfigBadValues(t *testing.T) {
 		{"VITALS_HTTP_CHECKS", "api=ftp://x", "VITALS_HTTP_CHECKS"},
 		{"VITALS_HTTP_CHECKS", "a=http://x,a=http://y", "VITALS_HTTP_CHECKS"},
 		{"VITALS_LOG_FORMAT", "xml", "VITALS_LOG_FORMAT"},
+		{"VITALS_METRICS_ADDR", "9091", "VITALS_METRICS_ADDR: must be host:port"},
+		{"VITALS_METRICS_ADDR", "localhost:metrics", "VITALS_METRICS_ADDR"},
+		{"VITALS_METRICS_ADDR", ":0", "VITALS_METRICS_ADDR"},
+		{"VITALS_METRICS_ADDR", "fdaa::1:9091", "VITALS_METRICS_ADDR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
