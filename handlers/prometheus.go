@@ -290,7 +290,7 @@ func wantsOpenMetrics(accept string) bool {
 	}
 	h := http.Header{}
 	h.Set("Accept", accept)
-	return expfmt.NegotiateIncludingOpenMetrics(h).FormatType() == expfmt.TypeOpenMetrics
+	return expfmt.NegotiateAccept(h, expfmt.DefaultOpenMetricsAcceptedFormats()...).FormatType() == expfmt.TypeOpenMetrics
 }
 
 // openMetrics renders e's families as OpenMetrics, once.

@@ -38,7 +38,11 @@ func besideSnippet(t *testing.T) []string {
 		t.Fatal("the beside-the-application section has no dockerfile block")
 	}
 	doc = doc[start+len("```dockerfile\n"):]
-	return strings.Split(doc[:strings.Index(doc, "```")], "\n")
+	block, _, ok := strings.Cut(doc, "```")
+	if !ok {
+		t.Fatal("the dockerfile block does not end")
+	}
+	return strings.Split(block, "\n")
 }
 
 // dockerInstructions are the instructions BuildKit knows.
@@ -282,8 +286,11 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Health).serve_for
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- run.Wait() }()
+	// exited is closed once the entrypoint has exited, with its error in
+	// runErr.
+	exited := make(chan struct{})
+	var runErr error
+	go func() { runErr = run.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = run.Process.Signal(syscall.SIGTERM)
 		select {
@@ -335,8 +342,8 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Health).serve_for
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if code := exitOf(err); code != 0 {
+	case <-exited:
+		if code := exitOf(runErr); code != 0 {
 			t.Errorf("the entrypoint exited %d after SIGTERM, want 0\n%s", code, &out)
 		}
 	case <-time.After(30 * time.Second):
