@@ -36,7 +36,7 @@ export VITALS_PORT="${VITALS_PORT:-9090}"
 
 # A release command (vitals migrate, token, admin, healthcheck, ...) is
 # vitals itself: run it alone, so that it starts no server beside it.
-if [ "$1" = vitals ] || [ "$1" = "$vitals_bin" ]; then
+if [ "$1" = "$vitals_bin" ] || [ "$(basename -- "$1")" = vitals ]; then
   case "${2:-}" in
     migrate|token|admin|healthcheck|event|demo|version|help|--help|-h)
       shift
