@@ -28,7 +28,7 @@ import (
 // OpenMetrics 1.0 when the scraper's Accept header asks for it.
 //
 // Naming (docs/metrics.md has the full list): every name starts with
-// vitals_, sizes are bytes, durations seconds, and shares are ratios from
+// vitals_ but the standard go_* and process_* series, sizes are bytes, durations seconds, and shares are ratios from
 // 0 to 1 (the snapshot's percentages divided by 100), as Prometheus'
 // conventions ask. A figure whose group is not ok is left out, never
 // exported as 0; vitals_probe_up says which groups are up.
