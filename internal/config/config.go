@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vitalsdev/vitals/alerts"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -63,6 +65,8 @@ type Config struct {
 	TrustProxy bool
 	Timezone   *time.Location
 	Thresholds web.Thresholds
+	// AlertRules are the built-in rules with VITALS_ALERTS over them.
+	AlertRules []alerts.Rule
 }
 
 // Setting describes one variable: its flag, default, meaning, and how it is
@@ -92,7 +96,7 @@ func (s Setting) FlagName() string {
 }
 
 func Settings() []Setting {
-	return slices.Concat(coreSettings(), dashboardSettings(), accessSettings(), sourceSettings())
+	return slices.Concat(coreSettings(), dashboardSettings(), accessSettings(), sourceSettings(), alertSettings())
 }
 
 // coreSettings are where vitals listens and stores, and its pace.
