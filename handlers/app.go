@@ -88,6 +88,10 @@ type Config struct {
 	// AlertRules is the alert engine GET /api/v1/alerts reads; nil
 	// answers no rules.
 	AlertRules Alerts
+	// Notifications is the alerts' delivery log (GET /api/v1/notifications),
+	// ChannelLabels each channel's name on it; nil answers an empty log.
+	Notifications NotificationLog
+	ChannelLabels map[string]string
 }
 
 type server struct {
@@ -209,6 +213,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/events/export", readers, s.exportEvents)
 	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
+	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin, RoleAdminToken), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest, RoleAdminToken), s.openAPI)

@@ -359,6 +359,7 @@ func (a *App) buildHTTP(site *web.Site) {
 		SessionKey: []byte(cfg.SessionKey), SessionKeys: a.sessionKeys, SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
 		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst, AppTimings: a.appTimings, AlertRules: a.alerts,
+		Notifications: a.store.store, ChannelLabels: channelLabels(cfg.Channels),
 		Requests: a.requests,
 	})
 	a.onClose("http server", a.stopHTTP)
@@ -462,6 +463,8 @@ func (a *App) startAfterServing() {
 	a.work.Go(a.loadAdmin)
 	a.work.Go(a.runHistory)
 	a.work.Go(a.runAlerts)
+	a.work.Go(a.runNotifications)
+	a.work.Go(a.runHeartbeat)
 }
 
 // loadAdmin loads (or on a first start makes) the admin password, which

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/alerts"
+	"github.com/vitalsdev/vitals/notify"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -67,6 +68,10 @@ type Config struct {
 	Thresholds web.Thresholds
 	// AlertRules are the built-in rules with VITALS_ALERTS over them.
 	AlertRules []alerts.Rule
+	// Channels are VITALS_NOTIFY's.
+	Channels []notify.Channel
+	// HeartbeatURL is called every sample interval (VITALS_HEARTBEAT_URL).
+	HeartbeatURL string
 }
 
 // Setting describes one variable: its flag, default, meaning, and how it is
