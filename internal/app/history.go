@@ -39,7 +39,8 @@ func (a *App) runHistory(ctx context.Context) {
 			a.logger.Warn("history: store samples", "err", err)
 		}
 		inst := storage.Instance{ID: id, Region: latest.Snapshot.Instance.Region, Version: version.Version,
-			StartedMS: a.opts.Started.UnixMilli(), SeenMS: now.UnixMilli(), Snapshot: latest.JSON}
+			StartedMS: a.opts.Started.UnixMilli(), SeenMS: now.UnixMilli(), IntervalMS: cfg.HistoryInterval.Milliseconds(),
+			Snapshot: latest.JSON}
 		if err := a.store.store.UpsertInstance(ctx, inst); err != nil && ctx.Err() == nil {
 			a.logger.Warn("history: register instance", "err", err)
 		}
