@@ -28,6 +28,25 @@ type Point struct {
 // Mean is Sum / Count.
 func (p Point) Mean() float64 { return p.Sum / float64(p.Count) }
 
+// addSum adds two sums as decimals: figures carry a few decimal places
+// (the probes round to 3), and their float sum drifts off the decimal one
+// (0.1 + 0.2), which no scale up to maxScale would then store exactly.
+// Rounded back to the addends' decimal places it is the double nearest the
+// exact decimal sum, which the codec stores as an integer. Sums that are
+// not such decimals, or too large to scale exactly, add as floats.
+func addSum(a, b float64) float64 {
+	s := a + b
+	ka, kb := scaleOf(a), scaleOf(b)
+	if ka < 0 || kb < 0 {
+		return s
+	}
+	f := pow10[max(ka, kb)]
+	if m := math.Round(s * f); math.Abs(m) < 1<<53 {
+		return m / f
+	}
+	return s
+}
+
 // maxScale is the most decimal places a chunk stores as integers; the
 // probes round their figures to at most 3 (probes.round), so real figures
 // always fit, and a value that does not is stored as its IEEE bits.
@@ -88,7 +107,10 @@ func (e *Encoder) Encode(points []Point) ([]byte, error) {
 		if p.Count != 1 || p.Min != p.Max || p.Min != p.Sum {
 			single = false
 		}
-		for _, v := range []float64{p.Min, p.Max} {
+		// The sum too: the samples between min and max may have more
+		// decimals than either (0.8 and 1.37 around a 1.125), and a sum
+		// stored at min's and max's scale would lose them.
+		for _, v := range []float64{p.Min, p.Max, p.Sum} {
 			k := scaleOf(v)
 			if k < 0 {
 				rawBits = true
