@@ -148,11 +148,12 @@ func (s *Store) PruneHistory(ctx context.Context, tier int, beforeMS int64) (int
 	return n, nil
 }
 
-// HistoryBytes sums the pages of the history table and its index (dbstat).
+// HistoryBytes sums the pages of the history table and of every index on
+// it, its primary key's included (dbstat).
 func (s *Store) HistoryBytes(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
 	err := s.reader.QueryRowContext(ctx, `SELECT sum(pgsize) FROM dbstat
-		WHERE name IN ('history_chunks', 'idx_history_chunks_tier_end')`).Scan(&n)
+		WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'history_chunks')`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: history bytes: %w", err)
 	}
