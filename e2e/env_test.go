@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/testbin"
 )
 
 // need skips the test when a tool it needs is missing, and fails it in CI
@@ -164,20 +166,14 @@ func startRedis(t *testing.T) string {
 // buildVitals builds the binary from the module root.
 func buildVitals(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vitals")
 	// The test binaries' own build settings (no CGO_ENABLED=0, no
 	// -trimpath), as the client module's tests and the fault suite build
 	// it: on a fresh machine the packages compiled for the tests serve
 	// this build too, instead of a third compile of every dependency
 	// (issue 11; TestDockerfile checks the static build).
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbin.Build(filepath.Join(t.TempDir(), "vitals"), testbin.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

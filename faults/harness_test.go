@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/testbin"
+
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
@@ -42,13 +44,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "vitals")
 	// Built as the README says and as the client module's tests build it,
 	// so that the build cache serves both.
-	cmd := exec.Command("go", "build", "-o", binary, ".")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	binary, err = testbin.Build(filepath.Join(dir, "vitals"), testbin.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

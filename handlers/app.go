@@ -195,6 +195,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	db := s.deadline
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
+	app.Get("/api/v1/events/export", readers, s.exportEvents)
 	app.Get("/api/v1/history", readers, db, s.historyAPI)
 	app.Get("/api/v1/instances", readers, db, s.instancesAPI)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)

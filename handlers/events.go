@@ -414,7 +414,8 @@ func decodeCursor(k *sessionKeys, s string) (storage.EventCursor, bool) {
 // parseEventFilter reads the list's query: type (repeated or
 // comma-separated), since and until (RFC 3339; since inclusive, until
 // exclusive), q (text in the message or the user's email, ignoring case),
-// cursor and limit. Every bad parameter is named in the 400.
+// user_email (one person's events, the whole address ignoring case), cursor
+// and limit. Every bad parameter is named in the 400.
 func (s *server) parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 	f := storage.EventFilter{Limit: defaultLimit}
 	var errs []FieldError
@@ -438,6 +439,13 @@ func (s *server) parseEventFilter(c *fiber.Ctx) (storage.EventFilter, error) {
 			bad("q", msg)
 		} else {
 			f.Search = q
+		}
+	}
+	if email := c.Query("user_email"); email != "" {
+		if e, msg := checkEmail(email); msg != "" {
+			bad("user_email", msg)
+		} else {
+			f.UserEmail = e
 		}
 	}
 	if raw := c.Query("cursor"); raw != "" {

@@ -345,6 +345,15 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "list, ingest token", method: "GET", target: "/api/v1/events", cred: asIngest, want: 403},
 		{name: "list, store down", h: down, method: "GET", target: "/api/v1/events", cred: asReader, want: 503},
 
+		{name: "list, one person", method: "GET", target: "/api/v1/events?user_email=ANNA%40example.com", cred: asReader, want: 200},
+
+		{name: "export csv", method: "GET", target: "/api/v1/events/export?format=csv&q=anna", cred: asReader, want: 200},
+		{name: "export jsonl", method: "GET", target: "/api/v1/events/export?format=jsonl&user_email=anna%40example.com", cred: asAdmin, want: 200},
+		{name: "export, no format", method: "GET", target: "/api/v1/events/export", cred: asReader, want: 400},
+		{name: "export, no credential", method: "GET", target: "/api/v1/events/export?format=csv", want: 401},
+		{name: "export, ingest token", method: "GET", target: "/api/v1/events/export?format=csv", cred: asIngest, want: 403},
+		{name: "export, store down", h: down, method: "GET", target: "/api/v1/events/export?format=csv", cred: asReader, want: 503},
+
 		{name: "erase", method: "DELETE", target: "/api/v1/events?user_email=anna%40example.com", cred: asAdminWithCSRF, want: 200},
 		{name: "erase, no address", method: "DELETE", target: "/api/v1/events", cred: asAdminWithCSRF, want: 400},
 		{name: "erase, no credential", method: "DELETE", target: "/api/v1/events?user_email=anna%40example.com", want: 401},

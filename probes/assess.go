@@ -209,24 +209,20 @@ func (s *Snapshot) Assess(t Thresholds) {
 // HTTPLevel is the state of the http group as one card: its loudest
 // target's, not_configured without targets.
 func (s *Snapshot) HTTPLevel() Level {
-	if len(s.HTTP) == 0 {
-		return LevelNotConfigured
-	}
-	ls := make([]Level, len(s.HTTP))
-	for i, h := range s.HTTP {
-		ls[i] = h.State
-	}
-	return Worst(ls...)
+	return worstOf(s.HTTP, func(h HTTPTarget) Level { return h.State })
 }
 
 // DiskLevel is the state of the disk group as a whole.
 func (s *Snapshot) DiskLevel() Level {
-	if len(s.Disk) == 0 {
-		return LevelNotConfigured
+	return worstOf(s.Disk, func(d Disk) Level { return d.State })
+}
+
+// worstOf is the loudest state among a group's members, not_configured
+// when it has none.
+func worstOf[T any](members []T, state func(T) Level) Level {
+	w := LevelNotConfigured
+	for _, m := range members {
+		w = Worst(w, state(m))
 	}
-	ls := make([]Level, len(s.Disk))
-	for i, d := range s.Disk {
-		ls[i] = d.State
-	}
-	return Worst(ls...)
+	return w
 }

@@ -150,6 +150,9 @@ type EventFilter struct {
 	// PostgreSQL as the database's LC_CTYPE folds them). It is matched as
 	// plain text: '%' and '_' are not wildcards.
 	Search string
+	// UserEmail, when not empty, keeps only that person's events: their
+	// user_email equal to it, ignoring case, as erasure compares them.
+	UserEmail string
 }
 
 // EventCursor is a position in the newest-first order of events. CreatedAt

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vitalsdev/vitals/internal/testbin"
 )
 
 // python finds the interpreter the tests run with: Debian's own first
@@ -33,15 +35,9 @@ func python(t testing.TB) string {
 // vitals builds the binary from the repository two levels up.
 func vitals(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	bin, err := testbin.Build(filepath.Join(t.TempDir(), "vitals"), testbin.Options{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vitals")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }

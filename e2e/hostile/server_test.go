@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/testbin"
+
 	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
@@ -51,13 +53,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binPath = filepath.Join(dir, "vitals")
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	cmd := exec.Command("go", "build", "-o", binPath, ".")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	binPath, err = testbin.Build(filepath.Join(dir, "vitals"), testbin.Options{Env: []string{"CGO_ENABLED=0"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

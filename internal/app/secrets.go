@@ -31,10 +31,15 @@ type secretCache struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	warn sync.Once
+	// seen is what this process last read or wrote, so that the store's
+	// unchanged answers, which are nearly all of them, cost no file I/O.
+	seen map[string]string
 }
 
 func newSecretCache(dataDir string, log *slog.Logger) *secretCache {
-	return &secretCache{path: filepath.Join(dataDir, secretsFile), log: log}
+	c := &secretCache{path: filepath.Join(dataDir, secretsFile), log: log}
+	c.seen = c.read()
+	return c
 }
 
 func (c *secretCache) read() map[string]string {
@@ -46,21 +51,29 @@ func (c *secretCache) read() map[string]string {
 	return m
 }
 
-// get returns the cached value of key, "" when there is none.
+// get returns the cached value of key, "" when there is none. It reads the
+// file, not what this process saw: `vitals admin set-password` may have
+// written a newer hash there since.
 func (c *secretCache) get(key string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.read()[key]
 }
 
-// put records key's value as the store gave it; the file is replaced
-// whole (write, sync, rename), so a crash leaves the old or the new one.
+// put records key's value as the store gave it. Only a change touches the
+// file, which is then read again (another process may have written the
+// other key) and replaced whole (write, sync, rename), so a crash leaves
+// the old or the new one.
 func (c *secretCache) put(key, value string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.read()
-	if m[key] == value {
+	if v, ok := c.seen[key]; ok && v == value {
 		return
+	}
+	m := c.read()
+	c.seen = m
+	if m[key] == value {
+		return // already there, written by set-password
 	}
 	m[key] = value
 	if err := c.write(m); err != nil {
@@ -145,31 +158,49 @@ func (s cachedSecrets) SetSettingIfAbsent(ctx context.Context, key, value string
 }
 
 // refreshSecrets re-reads the password hash and the session key every
-// sample interval (two one-row reads, beside the sampler's queries): a password changed with `vitals admin set-password` (which
-// also replaces the session key) then holds here too, and every session
-// signed before it ends. Settings given in the environment are not read.
+// sample interval (two one-row reads, beside the sampler's queries): a
+// password changed with `vitals admin set-password` (which also replaces
+// the session key) then holds here too, and every session signed before it
+// ends. Settings given in the environment are not read.
 func (a *App) refreshSecrets(ctx context.Context, store storage.SettingStore) {
-	t := time.NewTicker(a.cfg.SampleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, a.cfg.SampleInterval, func() {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		if !a.creds.AdminFromEnv() {
 			if h, err := store.Setting(rctx, AdminHashKey); err == nil && a.creds.SetAdminHash([]byte(h)) {
 				a.logger.Info("admin password changed in the store; it holds from now on")
 			}
 		}
 		if a.cfg.SessionKey == "" {
-			if k, err := store.SetSettingIfAbsent(rctx, handlers.SessionKeySetting, rand.Text()+rand.Text()); err == nil &&
-				len(k) >= handlers.MinSessionKeyLen && a.sessionKeys.Install(k) {
+			if k, err := sessionKey(rctx, store); err == nil && len(k) >= handlers.MinSessionKeyLen && a.sessionKeys.Install(k) {
 				a.logger.Info("session key replaced in the store; every earlier session has ended")
 			}
 		}
-		cancel()
+	})
+}
+
+// sessionKey reads the stored session key, and makes one only when there is
+// none (a store emptied by hand): the usual tick is one read, no random key.
+func sessionKey(ctx context.Context, store storage.SettingStore) (string, error) {
+	k, err := store.Setting(ctx, handlers.SessionKeySetting)
+	if errors.Is(err, storage.ErrNotFound) {
+		return store.SetSettingIfAbsent(ctx, handlers.SessionKeySetting, rand.Text()+rand.Text())
+	}
+	return k, err
+}
+
+// every calls fn each interval until ctx ends; the loops beside the
+// sampler (secrets, the write probe) share it.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
 	}
 }
 

@@ -44,19 +44,12 @@ func probeValue() string { return time.Now().UTC().Format(time.RFC3339Nano) + " 
 // failing, so that /health turns back to pass when there is room again
 // even if nobody posts; when writes work it does nothing.
 func (a *App) probeWrites(ctx context.Context, wh *storage.WriteHealth) {
-	t := time.NewTicker(a.cfg.SampleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every(ctx, a.cfg.SampleInterval, func() {
+		if wh.Failing() == "" {
 			return
-		case <-t.C:
-			if wh.Failing() == "" {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, a.cfg.SampleInterval)
-			_ = a.store.store.SetSetting(wctx, writeProbeSetting, probeValue())
-			cancel()
 		}
-	}
+		wctx, cancel := context.WithTimeout(ctx, a.cfg.SampleInterval)
+		defer cancel()
+		_ = a.store.store.SetSetting(wctx, writeProbeSetting, probeValue())
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalsdev/vitals/internal/testbin"
+
 	"github.com/vitalsdev/vitals/internal/syncbuf"
 )
 
@@ -27,23 +29,14 @@ func buildVitals(t testing.TB, dir string) string {
 }
 
 // moduleRoot is the repository's root, where `go build .` makes the
-// binary: the nearest directory up from here whose go.mod is vitals'.
+// binary.
 func moduleRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := testbin.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(mod), "module github.com/vitalsdev/vitals\n") {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod of github.com/vitalsdev/vitals above the test's directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // chdirRoot makes the repository's root the test's working directory, for
@@ -56,15 +49,13 @@ func chdirRoot(t *testing.T) {
 // buildVitalsIn is buildVitals from the source tree at src.
 func buildVitalsIn(t testing.TB, src, dir string) string {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join(dir, "vitals"))
+	bin, err := testbin.Build(filepath.Join(dir, "vitals"), testbin.Options{
+		Src:   src,
+		Flags: []string{"-trimpath", "-ldflags=-X github.com/vitalsdev/vitals/internal/version.Version=test"},
+		Env:   []string{"CGO_ENABLED=0"},
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-X github.com/vitalsdev/vitals/internal/version.Version=test", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }

@@ -46,6 +46,10 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		p := like.Contains(f.Search)
 		pattern = &p
 	}
+	var email *string // a person's events, compared as erasure does
+	if f.UserEmail != "" {
+		email = &f.UserEmail
+	}
 	// ILIKE folds case as the database's LC_CTYPE does: every letter with
 	// C.UTF-8 or en_US.UTF-8, ASCII only with plain C.
 	rows, err := s.pool.Query(ctx, `
@@ -56,8 +60,9 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		  AND ($5::timestamptz IS NULL OR created_at >= $5)
 		  AND ($6::timestamptz IS NULL OR created_at < $6)
 		  AND ($7::text IS NULL OR message ILIKE $7 ESCAPE '\' OR user_email ILIKE $7 ESCAPE '\')
+		  AND ($8::text IS NULL OR lower(user_email) = lower($8))
 		ORDER BY created_at DESC, id DESC
-		LIMIT $4`, types, beforeAt, beforeID, limit, since, until, pattern)
+		LIMIT $4`, types, beforeAt, beforeID, limit, since, until, pattern, email)
 	if err != nil {
 		return nil, s.opErr("list events", err)
 	}

@@ -35,6 +35,7 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 		  AND (?5 IS NULL OR created_at >= ?5)
 		  AND (?6 IS NULL OR created_at < ?6)
 		  AND (?7 IS NULL OR message LIKE ?7 ESCAPE '\' OR user_email LIKE ?7 ESCAPE '\')
+		  AND (?8 IS NULL OR user_email LIKE ?8 ESCAPE '\')
 		ORDER BY created_at DESC, id DESC
 		LIMIT ?4`, args...)
 	if err != nil {
@@ -51,6 +52,9 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 			!(e.UserEmail != nil && strings.Contains(strings.ToLower(*e.UserEmail), match)) {
 			continue
 		}
+		if f.UserEmail != "" && (e.UserEmail == nil || !strings.EqualFold(*e.UserEmail, f.UserEmail)) {
+			continue
+		}
 		out = append(out, e)
 		if f.Limit > 0 && len(out) == f.Limit {
 			break
@@ -62,8 +66,10 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	return out, nil
 }
 
-// listArgs are ListEvents' parameters ?1 to ?7 for f (NULL for a filter
-// not set), and the lower-cased search to match in Go, if any.
+// listArgs are ListEvents' parameters ?1 to ?8 for f (NULL for a filter
+// not set), and the lower-cased search to match in Go, if any. A person's
+// address is narrowed by LIKE, which folds ASCII only, when it is ASCII;
+// either way the rows are compared in Go as erasure compares them.
 func listArgs(f storage.EventFilter) (args []any, match string, err error) {
 	var types any // NULL: every type
 	if len(f.Types) > 0 {
@@ -95,11 +101,16 @@ func listArgs(f storage.EventFilter) (args []any, match string, err error) {
 	default:
 		match = strings.ToLower(f.Search)
 	}
+	var email any
+	exactEmail := f.UserEmail == "" || isASCII(f.UserEmail)
+	if f.UserEmail != "" && exactEmail {
+		email = like.Exact(f.UserEmail)
+	}
 	limit := int64(-1) // SQLite: no limit
-	if f.Limit > 0 && match == "" {
+	if f.Limit > 0 && match == "" && exactEmail {
 		limit = int64(f.Limit)
 	}
-	return []any{types, beforeAt, beforeID, limit, since, until, pattern}, match, nil
+	return []any{types, beforeAt, beforeID, limit, since, until, pattern, email}, match, nil
 }
 
 // scanEvent reads one row of id, type, message, user_email, details,

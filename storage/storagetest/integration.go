@@ -381,13 +381,31 @@ func testListFilters(t *testing.T, open Opener) {
 		{"search with time", storage.EventFilter{Search: "file", Until: *at(5)}, []string{"file a_b.mp3"}},
 		{"no match", storage.EventFilter{Search: "nothing like it"}, []string{}},
 		{"sql in search", storage.EventFilter{Search: "'; DROP TABLE activity_events; --"}, []string{}},
+		{"person", storage.EventFilter{UserEmail: "ivan@example.com"}, []string{"file axb.mp3"}},
+		{"person, case", storage.EventFilter{UserEmail: "IVAN@EXAMPLE.COM"}, []string{"file axb.mp3"}},
+		{"person, not a part", storage.EventFilter{UserEmail: "van@example.com"}, []string{}},
+		{"person, wildcard is text", storage.EventFilter{UserEmail: "%@example.com"}, []string{}},
+		{"person and search", storage.EventFilter{UserEmail: "dj@example.com", Search: "stream"}, []string{"stream STARTED"}},
+		{"person and limit", storage.EventFilter{UserEmail: "dj@example.com", Limit: 1}, []string{"stream STARTED"}},
 	} {
 		if got := list(tc.f); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
+	// A person whose address is not ASCII, compared as erasure compares it.
+	insert(t, ctx, s,
+		storage.NewEvent{Type: "p", Message: "заказ 1", UserEmail: ptr("Пётр@пример.рф")},
+		storage.NewEvent{Type: "p", Message: "заказ 2", UserEmail: ptr("пётр@пример.рф")},
+		storage.NewEvent{Type: "p", Message: "заказ 3", UserEmail: ptr("anna@пример.рф")},
+	)
+	if got, want := list(storage.EventFilter{Types: []string{"p"}, UserEmail: "ПЁТР@ПРИМЕР.РФ", Limit: 5}), []string{"заказ 2", "заказ 1"}; !slices.Equal(got, want) {
+		t.Errorf("non-ascii person: %q, want %q", got, want)
+	}
+	if got, want := list(storage.EventFilter{Types: []string{"p"}, UserEmail: "пётр@пример.рф", Limit: 1}), []string{"заказ 2"}; !slices.Equal(got, want) {
+		t.Errorf("non-ascii person and limit: %q, want %q", got, want)
+	}
 	// Pages of a filtered list, with the cursor.
-	f := storage.EventFilter{Search: "o", Limit: 2}
+	f := storage.EventFilter{Search: "o", Limit: 2, Types: []string{"f"}}
 	var paged []string
 	for range 10 {
 		got, err := s.ListEvents(ctx, f)
@@ -403,7 +421,7 @@ func testListFilters(t *testing.T, open Opener) {
 		last := got[len(got)-1]
 		f.Before = &storage.EventCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
-	if want := list(storage.EventFilter{Search: "o"}); !slices.Equal(paged, want) {
+	if want := list(storage.EventFilter{Search: "o", Types: []string{"f"}}); !slices.Equal(paged, want) {
 		t.Errorf("paged search %q, want %q", paged, want)
 	}
 }

@@ -12,3 +12,9 @@ var escaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 func Contains(s string) string {
 	return "%" + escaper.Replace(s) + "%"
 }
+
+// Exact is a LIKE pattern matching s alone (its wildcards escaped), for a
+// comparison that ignores ASCII case as LIKE does.
+func Exact(s string) string {
+	return escaper.Replace(s)
+}
