@@ -126,6 +126,7 @@ func (rd *Reader) Query(ctx context.Context, instance string, series []string, r
 			res.Series[i][j] = Point{T: start + int64(j)*step}
 		}
 	}
+	var dec Decoder
 	pos := start
 	for tier := r.Tier; tier >= 0 && pos < end; tier-- {
 		upto := end
@@ -149,7 +150,7 @@ func (rd *Reader) Query(ctx context.Context, instance string, series []string, r
 			if !ok || c.Instance != instance {
 				continue
 			}
-			pts, err := Decode(c.Data)
+			pts, err := dec.Decode(c.Data)
 			if err != nil {
 				return Result{}, fmt.Errorf("history: query %s: %w", c.Series, err)
 			}
