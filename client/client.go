@@ -141,6 +141,9 @@ type Config struct {
 	// Logger gets the one line written when the server refuses events for
 	// good (a bad event, a wrong token or URL); nil uses slog.Default().
 	Logger *slog.Logger
+	// TimingsInterval is how often Middleware's request timings are
+	// posted (DefaultTimingsInterval when zero).
+	TimingsInterval time.Duration
 }
 
 // Stats counts what a Client has done since New.
@@ -231,9 +234,11 @@ func (e *StatusError) Error() string {
 // Client buffers events and sends them in the background. It is safe for
 // concurrent use. Close it to deliver what is buffered.
 type Client struct {
-	cfg      Config
-	endpoint string
-	http     *http.Client
+	cfg        Config
+	endpoint   string
+	timingsURL string
+	http       *http.Client
+	timings    timings
 
 	mu       sync.Mutex
 	pending  []item // queued, oldest first
@@ -294,17 +299,21 @@ func New(cfg Config) (*Client, error) {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.TimingsInterval <= 0 {
+		cfg.TimingsInterval = DefaultTimingsInterval
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
 	}
 	c := &Client{
-		cfg:      cfg,
-		endpoint: strings.TrimRight(cfg.URL, "/") + "/api/v1/events",
-		http:     hc,
-		progress: make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		cfg:        cfg,
+		endpoint:   strings.TrimRight(cfg.URL, "/") + "/api/v1/events",
+		timingsURL: strings.TrimRight(cfg.URL, "/") + "/api/v1/timings",
+		http:       hc,
+		progress:   make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	c.abortCtx, c.abort = context.WithCancel(context.Background())
 	go c.run()

@@ -83,6 +83,13 @@ type Config struct {
 	// (VITALS_INGEST_RATE, VITALS_INGEST_BURST); 0 means no limit.
 	IngestRate  float64
 	IngestBurst int
+	// AppTimings receives the application's request timings
+	// (POST /api/v1/timings) for the snapshot's "app" group; nil, posts
+	// are checked and kept in a window no probe reads.
+	AppTimings *probes.AppTimings
+	// AlertRules is the alert engine GET /api/v1/alerts reads; nil
+	// answers no rules.
+	AlertRules Alerts
 }
 
 type server struct {
@@ -153,6 +160,12 @@ func withDefaults(cfg Config) Config {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if cfg.AppTimings == nil {
+		cfg.AppTimings = probes.NewAppTimings()
+	}
+	if cfg.AlertRules == nil {
+		cfg.AlertRules = noAlerts{}
+	}
 	if cfg.Thresholds == (web.Thresholds{}) {
 		cfg.Thresholds = web.DefaultThresholds()
 	}
@@ -196,6 +209,8 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/system/metrics", readers, s.systemMetrics)
 	app.Get("/api/v1/events", readers, db, s.listEvents)
 	app.Get("/api/v1/events/export", readers, s.exportEvents)
+	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
+	app.Get("/api/v1/alerts", readers, s.listAlerts)
 	app.Get("/api/v1/history", readers, db, s.historyAPI)
 	app.Get("/api/v1/instances", readers, db, s.instancesAPI)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)

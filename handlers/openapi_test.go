@@ -318,6 +318,16 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "post, allowed", h: limited, method: "POST", target: "/api/v1/events", body: `{"type":"a","message":"m"}`, cred: asIngest, want: 201},
 		{name: "post, over the rate", h: limited, method: "POST", target: "/api/v1/events", body: `{"type":"a","message":"m"}`, cred: asIngest, want: 429},
 		{name: "post, store down", h: down, method: "POST", target: "/api/v1/events", body: one, cred: asIngest, want: 503},
+
+		{name: "timings", method: "POST", target: "/api/v1/timings", body: `{"routes": [{"method": "GET", "route": "/tracks/{id}", "count": 3, "errors": 1, "bins": [[100, 2], [180, 1]]}]}`, cred: asIngest, want: 204},
+		{name: "timings, idle", method: "POST", target: "/api/v1/timings", body: `{"routes": []}`, cred: asIngest, want: 204},
+		{name: "timings, invalid", method: "POST", target: "/api/v1/timings", body: `{"routes": [{"method": "GET", "route": "/a", "count": 2, "bins": []}]}`, cred: asIngest, want: 400},
+		{name: "timings, no credential", method: "POST", target: "/api/v1/timings", body: `{"routes": []}`, want: 401},
+		{name: "timings, read token", method: "POST", target: "/api/v1/timings", body: `{"routes": []}`, cred: asReader, want: 403},
+		{name: "alerts", method: "GET", target: "/api/v1/alerts", cred: asReader, want: 200},
+		{name: "alerts, no credential", method: "GET", target: "/api/v1/alerts", want: 401},
+		{name: "alerts, ingest token", method: "GET", target: "/api/v1/alerts", cred: asIngest, want: 403},
+		{name: "timings, not JSON", method: "POST", target: "/api/v1/timings", body: "routes=", contentType: "text/plain", cred: asIngest, want: 415},
 	} {
 		run(rq)
 	}

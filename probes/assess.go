@@ -204,6 +204,7 @@ func (s *Snapshot) Assess(t Thresholds) {
 		s.HTTP[i].State = t.HTTPTarget(s.HTTP[i])
 	}
 	s.API.State = by(s.API.Status, s.API.Reason, t.APIP95MS.Level(s.API.P95MS))
+	s.App.State = by(s.App.Status, s.App.Reason, t.APIP95MS.Level(s.App.P95MS))
 }
 
 // HTTPLevel is the state of the http group as one card: its loudest

@@ -19,8 +19,9 @@ func eachGroupState(snap *Snapshot, fn func(key string, st Status, reason string
 // order), so that a figure reading the wrong field shows.
 func filledSnapshot() Snapshot {
 	s := Snapshot{
-		Disk: []Disk{{Path: "/"}, {Path: "/data"}},
-		HTTP: []HTTPTarget{{Name: "api"}, {Name: "web"}},
+		Disk:      []Disk{{Path: "/"}, {Path: "/data"}},
+		HTTP:      []HTTPTarget{{Name: "api"}, {Name: "web"}},
+		AppRoutes: []AppRoute{{Name: "GET /tracks/{id}", Method: "GET", Route: "/tracks/{id}"}, {Name: OtherRoute, Route: OtherRoute}},
 	}
 	next := 0.0
 	var fill func(v reflect.Value)

@@ -21,6 +21,8 @@ func Groups() []Group {
 		Define(processGroup()),
 		Define(httpGroup()),
 		Define(apiGroup()),
+		Define(appGroup()),
+		Define(appRoutesGroup()),
 	}
 }
 
@@ -353,6 +355,78 @@ func apiGroup() Group {
 			pct("p50_ms", "50", func(a *API) *float64 { return a.P50MS }),
 			pct("p95_ms", "95", func(a *API) *float64 { return a.P95MS }),
 			pct("p99_ms", "99", func(a *API) *float64 { return a.P99MS }),
+		},
+	}
+}
+
+func appGroup() Group {
+	v := func(f func(*App) *float64) func(*Snapshot, int) *float64 {
+		return in(func(s *Snapshot) *App { return &s.App }, f)
+	}
+	const pctHelp = "Latency percentiles of the application's requests over the window, as its clients' middleware posted them (up to 12.5 % error)."
+	pct := func(field, label string, f func(*App) *float64) Figure {
+		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: "vitals_app_window_latency_seconds",
+			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+	}
+	return Group{
+		Name:    "app",
+		Entries: func(s *Snapshot) []State { return one(s.App.Status, s.App.Reason, "") },
+		Blank:   func(st Status, reason string) Result { return AppResult{App: App{Status: st, Reason: reason}} },
+		Figures: []Figure{
+			{Field: "window_seconds", Unit: UnitSeconds, Kind: KindGauge, Metric: "vitals_app_window_seconds",
+				Help:  "Length of the sliding window of the vitals_app_* figures.",
+				Value: v(func(a *App) *float64 { return a.WindowSeconds })},
+			{Field: "requests", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_window_requests",
+				Help:  "Requests the application served within the window, as its middleware posted them.",
+				Value: v(func(a *App) *float64 { return num(a.Requests) })},
+			{Field: "rate_per_second", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_window_requests_per_second",
+				Help:  "The application's requests per second over the window.",
+				Value: v(func(a *App) *float64 { return a.RatePerSecond })},
+			{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_app_window_error_ratio",
+				Help:  "Share of the application's requests answered with a 5xx status, 0 to 1.",
+				Value: v(func(a *App) *float64 { return a.ErrorPercent })},
+			pct("p50_ms", "50", func(a *App) *float64 { return a.P50MS }),
+			pct("p95_ms", "95", func(a *App) *float64 { return a.P95MS }),
+			pct("p99_ms", "99", func(a *App) *float64 { return a.P99MS }),
+		},
+	}
+}
+
+func appRoutesGroup() Group {
+	v := func(f func(*AppRoute) *float64) func(*Snapshot, int) *float64 {
+		return at(func(s *Snapshot) []AppRoute { return s.AppRoutes }, f)
+	}
+	const pctHelp = "Latency percentiles of one route of the application over the window (up to 12.5 % error); route=\"other\" sums the routes past the slowest 20."
+	pct := func(field, label string, f func(*AppRoute) *float64) Figure {
+		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: "vitals_app_route_window_latency_seconds",
+			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+	}
+	return Group{
+		Name:   "app_routes",
+		Key:    "route",
+		Metric: "vitals_app_route",
+		UpHelp: "1 for each route the snapshot names (the slowest 20 by p95, and other).",
+		Entries: func(s *Snapshot) []State {
+			out := make([]State, len(s.AppRoutes))
+			for i, r := range s.AppRoutes {
+				out[i] = State{Key: r.Name, Status: r.Status, Reason: r.Reason}
+			}
+			return out
+		},
+		Blank: func(Status, string) Result { return AppRoutes{} },
+		Figures: []Figure{
+			{Field: "requests", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_route_window_requests",
+				Help:  "Requests of one route of the application within the window.",
+				Value: v(func(r *AppRoute) *float64 { return num(r.Requests) })},
+			{Field: "rate_per_second", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_route_window_requests_per_second",
+				Help:  "Requests per second of one route over the window.",
+				Value: v(func(r *AppRoute) *float64 { return r.RatePerSecond })},
+			{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_app_route_window_error_ratio",
+				Help:  "Share of one route's requests answered with a 5xx status, 0 to 1.",
+				Value: v(func(r *AppRoute) *float64 { return r.ErrorPercent })},
+			pct("p50_ms", "50", func(r *AppRoute) *float64 { return r.P50MS }),
+			pct("p95_ms", "95", func(r *AppRoute) *float64 { return r.P95MS }),
+			pct("p99_ms", "99", func(r *AppRoute) *float64 { return r.P99MS }),
 		},
 	}
 }

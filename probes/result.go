@@ -33,6 +33,8 @@ var (
 	_ Result = Process{}
 	_ Result = HTTPTargets{}
 	_ Result = API{}
+	_ Result = AppResult{}
+	_ Result = AppRoutes{}
 )
 
 // Group returns "cpu".

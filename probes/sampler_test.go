@@ -168,6 +168,9 @@ func TestEveryProbeFailsAlone(t *testing.T) {
 	notADir := filepath.Join(t.TempDir(), "file")
 	writeFile(t, "/", notADir, "x")
 
+	posted := NewAppTimings()
+	posted.Add([]RouteTimings{{Method: "GET", Route: "/", Count: 1, Bins: [][2]uint64{{100, 1}}}})
+
 	type pair struct {
 		group    string
 		ok, fail Probe
@@ -187,6 +190,7 @@ func TestEveryProbeFailsAlone(t *testing.T) {
 		// The API window is in memory and cannot fail on its own; a panic
 		// stands in for a bug in it.
 		{"api", NewAPIProbe(NewLatencyWindow()), &fakeProbe{name: "api", read: func(context.Context) Result { panic("boom") }}, StatusOK},
+		{"app", NewAppProbe(posted, time.Minute), &fakeProbe{name: "app", read: func(context.Context) Result { panic("boom") }}, StatusOK},
 	}
 	for i, failing := range pairs {
 		t.Run(failing.group, func(t *testing.T) {

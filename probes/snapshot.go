@@ -48,6 +48,8 @@ type Snapshot struct {
 	Process     Process      `json:"process"`
 	HTTP        []HTTPTarget `json:"http"`
 	API         API          `json:"api"`
+	App         App          `json:"app"`
+	AppRoutes   []AppRoute   `json:"app_routes"`
 }
 
 // jsonTimeLayout is RFC 3339 with milliseconds always present, so that

@@ -35,11 +35,11 @@ def need_fastapi(test):
 class App:
     """The example app under uvicorn, one worker, as a process."""
 
-    def __init__(self, vitals_url):
+    def __init__(self, vitals_url, module="fastapi_app", env=None):
         self.port = free_port()
         env = dict(os.environ, VITALS_URL=vitals_url, VITALS_INGEST_TOKEN=INGEST,
-                   PYTHONPATH=os.pathsep.join([HERE, os.path.join(HERE, "examples")]))
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(self.port),
+                   PYTHONPATH=os.pathsep.join([HERE, os.path.join(HERE, "examples")]), **(env or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", module + ":app", "--port", str(self.port),
                                       "--log-level", "warning", "--no-access-log"],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(600):
@@ -147,3 +147,34 @@ class TestFastAPI(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@need_fastapi
+class TestFastAPITimings(Base):
+    def test_routes_on_the_card_and_a_slow_one_is_slow(self):
+        v = self.vitals(env={"VITALS_SAMPLE_INTERVAL": "1s"}).start()
+        app = App(v.url, module="slow_app", env={"VITALS_TIMINGS_INTERVAL": "0.3", "SLOW_APP_DELAY": "0.25"})
+        self.addCleanup(lambda: app.proc.poll() is None and app.stop())
+        for i in range(40):
+            app.request("POST", "/playlist/tracks", {"id": i, "title": "Night", "added_by": "dj@example.com"})
+            app.request("POST", "/users/u%d@example.com/approve" % i)
+        for i in range(4):
+            app.request("GET", "/reports/r%d" % i)
+        end = time.monotonic() + 30
+        snap = None
+        while time.monotonic() < end:
+            snap = v.snapshot()
+            if snap["app"]["status"] == "ok" and (snap["app"]["requests"] or 0) >= 84:
+                break
+            time.sleep(0.2)
+        self.assertEqual(snap["app"]["status"], "ok", snap["app"])
+        # 84, and the start's GET /health polls.
+        self.assertGreaterEqual(snap["app"]["requests"], 84, snap["app"])
+        names = [r["name"] for r in snap["app_routes"]]
+        # Route templates, never raw paths; the slow one first, and slow.
+        self.assertEqual(names[0], "GET /reports/{name}", names)
+        self.assertIn("POST /users/{email}/approve", names)
+        self.assertIn("POST /playlist/tracks", names)
+        self.assertGreater(snap["app_routes"][0]["p95_ms"], 200)
+        fast = [r for r in snap["app_routes"] if r["name"] == "POST /playlist/tracks"][0]
+        self.assertLess(fast["p95_ms"], 200)

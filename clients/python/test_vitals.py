@@ -359,3 +359,52 @@ class SlowProxy:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     unittest.main()
+
+
+class TestTimings(Base):
+    def test_wsgi_middleware_posts_route_templates(self):
+        v = self.vitals(env={"VITALS_SAMPLE_INTERVAL": "1s"}).start()
+        t = vitals.Timings(v.url, INGEST, interval=3600)  # sent by hand below
+
+        def app(environ, start_response):
+            environ["vitals.route"] = "/tracks/{id}"
+            start_response("500 Internal Server Error" if environ["PATH_INFO"].endswith("9") else "200 OK", [])
+            return [b"ok"]
+
+        mw = vitals.WSGIMiddleware(app, timings=t)
+        for i in range(10):
+            body = b"".join(mw({"REQUEST_METHOD": "GET", "PATH_INFO": "/tracks/%d" % i}, lambda s, h, e=None: None))
+            self.assertEqual(body, b"ok")
+        self.assertEqual(t.send(), 204)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            snap = v.snapshot()
+            if snap["app"]["status"] == "ok":
+                break
+            time.sleep(0.2)
+        self.assertEqual(snap["app"]["requests"], 10)
+        self.assertEqual(snap["app"]["error_percent"], 10)
+        self.assertEqual([r["name"] for r in snap["app_routes"]], ["GET /tracks/{id}"])
+
+    def test_failed_post_is_merged_into_the_next(self):
+        port = free_port()
+        t = vitals.Timings("http://127.0.0.1:%d" % port, INGEST, interval=3600, request_timeout=1)
+        t.record("GET", "/a", 0.001, 200)
+        self.assertIsNone(t.send())  # nothing listens yet
+        t.record("GET", "/a", 0.002, 200)
+        v = self.vitals(port=port, env={"VITALS_SAMPLE_INTERVAL": "1s"}).start()
+        self.assertEqual(t.send(), 204)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and v.snapshot()["app"]["status"] != "ok":
+            time.sleep(0.2)
+        self.assertEqual(v.snapshot()["app"]["requests"], 2)
+
+    def test_refused_token_stops_with_one_line(self):
+        v = self.vitals().start()
+        t = vitals.Timings(v.url, "not-a-token", interval=3600)
+        t.record("GET", "/a", 0.001, 200)
+        with self.assertLogs("vitals", "WARNING") as logs:
+            self.assertEqual(t.send(), 401)
+        self.assertEqual(len(logs.records), 1)
+        t.record("GET", "/a", 0.001, 200)  # ignored from now on
+        self.assertEqual(t._routes, {})

@@ -23,6 +23,13 @@ warning says how many. At exit the queue is flushed for at most
 The module-level functions use one client configured from the environment
 (``VITALS_URL``, ``VITALS_INGEST_TOKEN``); ``configure()`` replaces it, and
 ``Client`` makes others.
+
+``ASGIMiddleware`` and ``WSGIMiddleware`` time every request by its route
+template (``/tracks/{id}``, never the raw path) into a per-route histogram
+that a background thread posts to ``POST /api/v1/timings`` every
+``VITALS_TIMINGS_INTERVAL`` seconds (30): the application's own latency on
+the dashboard's API latency card. Recording a request is a lock and a few
+dictionary updates; nothing waits on vitals.
 """
 
 import atexit
@@ -39,7 +46,8 @@ import weakref
 from collections import deque
 from email.utils import parsedate_to_datetime
 
-__all__ = ["Client", "configure", "log_activity", "flush", "close", "stats", "default_client"]
+__all__ = ["Client", "configure", "log_activity", "flush", "close", "stats", "default_client",
+           "Timings", "ASGIMiddleware", "WSGIMiddleware", "default_timings", "latency_bin"]
 
 log = logging.getLogger("vitals")
 
@@ -468,6 +476,8 @@ _clients = weakref.WeakSet()
 def _after_fork_in_child():
     for c in list(_clients):
         c._after_fork()
+    for t in list(_timings):
+        t._reset()
 
 
 def _at_exit():
@@ -528,3 +538,228 @@ def close(timeout=None):
 def stats():
     """The default client's counts; see ``Client.stats``."""
     return default_client().stats()
+
+
+# -- request timings ---------------------------------------------------------
+
+# The histogram layout every client shares with the server (OpenAPI,
+# POST /api/v1/timings): whole microseconds below 8 are their own bin;
+# above, 8 bins per power of two.
+LATENCY_BINS = 328
+_MAX_ROUTES = 200  # kept per interval; the rest are counted as one route
+_OTHER = "/{other}"
+_UNMATCHED = "/{unmatched}"
+
+
+def latency_bin(seconds):
+    """The histogram bin of a request that took ``seconds``."""
+    us = int(seconds * 1e6)
+    if us < 8:
+        return max(us, 0)
+    e = us.bit_length() - 1
+    if e > 40:
+        return LATENCY_BINS - 1
+    return (e - 2) * 8 + ((us >> (e - 3)) & 7)
+
+
+_timings = weakref.WeakSet()
+
+
+class Timings:
+    """Per-route request histograms, posted every ``interval`` seconds by a
+    background thread, also when no request was served (so that vitals can
+    tell an idle application from a silent one). A post that fails is
+    merged into the next; one that vitals refuses for good (401, 403, 404,
+    ...) stops the posting with one log line. Safe from threads and after
+    ``os.fork`` (the child starts empty, with a thread of its own)."""
+
+    def __init__(self, url=None, token=None, *, interval=None, request_timeout=5.0):
+        url = url if url is not None else os.environ.get("VITALS_URL", "")
+        token = token if token is not None else os.environ.get("VITALS_INGEST_TOKEN", "")
+        token = token.split(",")[0].strip()
+        if interval is None:
+            interval = float(os.environ.get("VITALS_TIMINGS_INTERVAL", "30") or 30)
+        self.interval = max(0.05, float(interval))
+        self.request_timeout = float(request_timeout)
+        self.enabled = bool(url and token)
+        self._token = token
+        if self.enabled:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("vitals: the URL must be http:// or https:// with a host, got %r" % url)
+            self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+            self._path = parts.path.rstrip("/") + "/api/v1/timings"
+        self._reset()
+        _timings.add(self)
+
+    def _reset(self):
+        self._lock = threading.Lock()
+        self._routes = {}
+        self._thread = None
+        self._stopped = False
+        self._pid = os.getpid()
+        self.posts = 0
+
+    def record(self, method, route, seconds, status):
+        """Count one request of ``route`` (its template) that took
+        ``seconds`` and was answered with ``status``."""
+        if not self.enabled or self._stopped:
+            return
+        b = latency_bin(seconds)
+        key = (method, route)
+        with self._lock:
+            r = self._routes.get(key)
+            if r is None:
+                if len(self._routes) >= _MAX_ROUTES:
+                    key = (method, _OTHER)
+                    r = self._routes.get(key)
+                if r is None:
+                    r = self._routes[key] = [0, 0, {}]
+            r[0] += 1
+            if status >= 500:
+                r[1] += 1
+            r[2][b] = r[2].get(b, 0) + 1
+            if self._thread is None or self._pid != os.getpid():
+                self._start_locked()
+
+    def _start_locked(self):
+        self._pid = os.getpid()
+        t = threading.Thread(target=self._run, name="vitals-timings", daemon=True)
+        self._thread = t
+        t.start()
+
+    def _take(self):
+        with self._lock:
+            routes, self._routes = self._routes, {}
+        return routes
+
+    def _merge_back(self, routes):
+        with self._lock:
+            for key, (n, errs, bins) in routes.items():
+                r = self._routes.get(key)
+                if r is None:
+                    if len(self._routes) >= _MAX_ROUTES:
+                        continue  # a post that keeps failing must not grow without bound
+                    r = self._routes[key] = [0, 0, {}]
+                r[0] += n
+                r[1] += errs
+                for b, c in bins.items():
+                    r[2][b] = r[2].get(b, 0) + c
+
+    def _run(self):
+        while not self._stopped:
+            time.sleep(self.interval)
+            self.send()
+
+    def send(self):
+        """Post what was recorded since the last post; returns the status,
+        or None when the request failed."""
+        routes = self._take()
+        body = json.dumps({"routes": [
+            {"method": m, "route": r, "count": n, "errors": errs, "bins": sorted([b, c] for b, c in bins.items())}
+            for (m, r), (n, errs, bins) in routes.items()]}, separators=(",", ":")).encode()
+        cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.request_timeout)
+        try:
+            conn.request("POST", self._path, body=body, headers={
+                "Authorization": "Bearer " + self._token, "Content-Type": "application/json",
+                "User-Agent": "vitals-python-client"})
+            resp = conn.getresponse()
+            answer = resp.read(_MAX_ANSWER)
+        except (OSError, http.client.HTTPException):
+            self._merge_back(routes)
+            return None
+        finally:
+            conn.close()
+        if resp.status in GIVE_UP:
+            self._stopped = True
+            detail = ""
+            try:
+                detail = json.loads(answer).get("detail", "")
+            except (ValueError, AttributeError):
+                pass
+            log.warning("vitals: request timings refused with %d %s; no more are sent", resp.status, detail)
+        elif resp.status >= 300:
+            self._merge_back(routes)
+        else:
+            self.posts += 1
+        return resp.status
+
+
+_default_timings = None
+
+
+def default_timings():
+    """The Timings the middleware uses unless given one, made from the
+    environment on first use."""
+    global _default_timings
+    t = _default_timings
+    if t is None:
+        with _default_lock:
+            if _default_timings is None:
+                _default_timings = Timings()
+            t = _default_timings
+    return t
+
+
+class ASGIMiddleware:
+    """Times every HTTP request of an ASGI app by its route template. With
+    FastAPI or Starlette: ``app.add_middleware(vitals.ASGIMiddleware)``;
+    the router names the route (``scope["route"].path``), and a request no
+    route matched counts as ``/{unmatched}``."""
+
+    def __init__(self, app, timings=None):
+        self.app = app
+        self.timings = timings
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]
+
+        async def send_status(message):
+            if message.get("type") == "http.response.start":
+                status[0] = message.get("status", 500)
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or _UNMATCHED
+            (self.timings or default_timings()).record(scope.get("method", "GET"), route, time.perf_counter() - start, status[0])
+
+
+class WSGIMiddleware:
+    """Times every request of a WSGI app, to the end of its body.
+    ``route(environ)`` names the route template; by default the app names it
+    in ``environ["vitals.route"]``, else the request counts as
+    ``/{unmatched}`` (a raw path would make one route per URL)."""
+
+    def __init__(self, app, timings=None, route=None):
+        self.app = app
+        self.timings = timings
+        self.route = route
+
+    def __call__(self, environ, start_response):
+        start = time.perf_counter()
+        status = [500]
+
+        def start_status(s, headers, exc_info=None):
+            try:
+                status[0] = int(s.split(" ", 1)[0])
+            except ValueError:
+                pass
+            return start_response(s, headers, exc_info) if exc_info else start_response(s, headers)
+
+        body = self.app(environ, start_status)
+        try:
+            for chunk in body:
+                yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            route = (self.route(environ) if self.route else environ.get("vitals.route")) or _UNMATCHED
+            (self.timings or default_timings()).record(environ.get("REQUEST_METHOD", "GET"), route, time.perf_counter() - start, status[0])

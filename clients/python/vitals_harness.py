@@ -112,6 +112,12 @@ class Vitals:
             if not cursor:
                 return out
 
+    def snapshot(self):
+        req = urllib.request.Request(self.url + "/api/v1/system/metrics",
+                                     headers={"Authorization": "Bearer " + READ})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
     def wait_for(self, n, timeout=60):
         """Wait until at least n events are stored; return them."""
         end = time.monotonic() + timeout

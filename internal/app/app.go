@@ -70,6 +70,7 @@ type App struct {
 	tokens      *handlers.StoredTokens
 	redis       *redis.Client
 	latency     *probes.LatencyWindow
+	appTimings  *probes.AppTimings
 	sampler     *probes.Sampler
 	health      *handlers.Health
 	http        httpServer
@@ -279,10 +280,12 @@ func (a *App) buildSampler() {
 		ps = append(ps, probes.NewDatabaseProbe(st.store.Backend(), st.store.Ping, st.monitorPool))
 	}
 	a.latency = probes.NewLatencyWindow()
+	a.appTimings = probes.NewAppTimings()
 	ps = append(ps, probes.NewRedisProbe(a.redis), probes.NewHTTPProbe(cfg.HTTPChecks, probes.HTTPProbeConfig{
 		// Never longer than a sample interval, so a hung target's samples
 		// do not overrun the next tick.
-		Timeout: min(cfg.HTTPTimeout, cfg.SampleInterval-250*time.Millisecond), Started: a.opts.Started}), probes.NewAPIProbe(a.latency))
+		Timeout: min(cfg.HTTPTimeout, cfg.SampleInterval-250*time.Millisecond), Started: a.opts.Started}), probes.NewAPIProbe(a.latency),
+		probes.NewAppProbe(a.appTimings, cfg.SampleInterval))
 	instance := probes.InstanceFromEnv(a.opts.Getenv)
 	if cfg.MachineID != "" {
 		instance.ID = cfg.MachineID
@@ -333,7 +336,7 @@ func (a *App) buildHTTP(site *web.Site) {
 		RequestLog: reqLog,
 		SessionKey: []byte(cfg.SessionKey), SessionKeys: a.sessionKeys, SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
-		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst, AppTimings: a.appTimings,
 		Requests: a.requests,
 	})
 	a.onClose("http server", a.stopHTTP)

@@ -7,6 +7,9 @@ from pydantic import BaseModel
 import vitals
 
 app = FastAPI()
+# Times every request by its route template for the dashboard's API latency
+# card (POST /api/v1/timings every VITALS_TIMINGS_INTERVAL seconds).
+app.add_middleware(vitals.ASGIMiddleware)
 
 
 class Registration(BaseModel):

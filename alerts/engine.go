@@ -1,0 +1,471 @@
+package alerts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vitalsdev/vitals/probes"
+	"github.com/vitalsdev/vitals/storage"
+)
+
+// Phase is where one alert is.
+type Phase string
+
+// The phases of an alert. Resolved is inactive after having fired.
+const (
+	PhaseInactive Phase = "inactive"
+	PhasePending  Phase = "pending"
+	PhaseFiring   Phase = "firing"
+	PhaseResolved Phase = "resolved"
+)
+
+// The feed's event types for the transitions.
+const (
+	TypeFiring   = "alert.firing"
+	TypeResolved = "alert.resolved"
+)
+
+// stateKey is the setting the alerts' state is kept under.
+const stateKey = "alerts.state"
+
+// Alert is one rule on one series (a rule over disk[*] has one per disk).
+type Alert struct {
+	Rule   string `json:"rule"`
+	Series string `json:"series"`
+	Phase  Phase  `json:"phase"`
+	// Since is when the alert entered its phase.
+	Since time.Time `json:"since"`
+	// Value is the figure that made it pending or fire (a count for
+	// count(), the seconds of silence for absent()); nil for a state rule.
+	Value *float64 `json:"value"`
+	// Level is the state that made a state rule fire.
+	Level probes.Level `json:"level,omitempty"`
+	// FiredAt is when it last fired, for the resolution's event.
+	FiredAt time.Time `json:"fired_at,omitzero"`
+	// Unsent is a transition whose feed event is not stored yet; it is
+	// written again every tick, under the same idempotency key, until it is.
+	Unsent Phase `json:"unsent,omitempty"`
+	// clearSince is when the clear condition began to hold (not kept: a
+	// restart starts the minute again, which only delays a resolution).
+	clearSince time.Time
+}
+
+func (a *Alert) id() string { return a.Rule + " " + a.Series }
+
+// Store is what the engine needs of the store: its settings (the state),
+// and the feed (the transitions' events, and the events absent() and
+// count() look at).
+type Store interface {
+	Setting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
+	InsertEvents(ctx context.Context, events []storage.NewEvent) ([]storage.Event, error)
+	ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error)
+}
+
+// Config is an Engine's parts.
+type Config struct {
+	Rules []Rule
+	Store Store
+	Log   *slog.Logger
+	// Now is the clock (time.Now when nil); tests give a fake one.
+	Now func() time.Time
+	// Shared, when set, says whether this instance evaluates the fleet's
+	// shared rules now (it holds the lease); nil means it always does.
+	Shared func() bool
+}
+
+// Engine evaluates the rules; Tick is called once per sample tick.
+type Engine struct {
+	cfg     Config
+	started time.Time
+
+	mu     sync.Mutex
+	loaded bool
+	alerts map[string]*Alert
+}
+
+// New returns an engine that loads its state from the store on its first
+// tick.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg, started: cfg.Now(), alerts: map[string]*Alert{}}
+}
+
+// Rules returns the rules the engine evaluates.
+func (e *Engine) Rules() []Rule { return e.cfg.Rules }
+
+// Alerts returns every alert pending, firing or resolved, by rule and
+// series.
+func (e *Engine) Alerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Alert, 0, len(e.alerts))
+	for _, a := range e.alerts {
+		if a.Phase != PhaseInactive {
+			out = append(out, *a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id() < out[j].id() })
+	return out
+}
+
+// reading is one instance of a rule's condition in this tick.
+type reading struct {
+	series string
+	value  *float64
+	level  probes.Level
+	// known is false when the figure has no value now (its group is not
+	// ok): the alert keeps its phase.
+	known bool
+	cond  bool
+	clear bool
+}
+
+// Tick evaluates every rule on snap. Until the stored state is read it
+// evaluates nothing, so that a restart during a store outage does not fire
+// what had fired already.
+func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.loaded && !e.load(ctx) {
+		return
+	}
+	now := e.cfg.Now()
+	shared := e.cfg.Shared == nil || e.cfg.Shared()
+	changed := false
+	for i := range e.cfg.Rules {
+		r := &e.cfg.Rules[i]
+		if r.Shared && !shared {
+			continue
+		}
+		for _, rd := range e.read(ctx, r, snap, now) {
+			if !rd.known {
+				continue
+			}
+			id := r.Name + " " + rd.series
+			a := e.alerts[id]
+			if a == nil {
+				if !rd.cond {
+					continue // inactive is the same as none: keep none
+				}
+				a = &Alert{Rule: r.Name, Series: rd.series, Phase: PhaseInactive, Since: now}
+				e.alerts[id] = a
+			}
+			if step(a, r, rd, now) {
+				changed = true
+			}
+		}
+	}
+	// Transitions are kept first, then written to the feed under keys of
+	// their own, so that a failure between the two neither loses the
+	// event nor stores it twice.
+	if changed {
+		e.save(ctx)
+	}
+	if e.sendUnsent(ctx) {
+		e.save(ctx)
+	}
+}
+
+// step moves a by one reading; it reports whether a fired or resolved.
+func step(a *Alert, r *Rule, rd reading, now time.Time) bool {
+	switch a.Phase {
+	case PhaseInactive, PhaseResolved:
+		if !rd.cond {
+			return false
+		}
+		a.Phase, a.Since, a.Value, a.Level = PhasePending, now, rd.value, rd.level
+		if r.For == 0 || r.When.Kind == KindAbsent {
+			return fire(a, now)
+		}
+	case PhasePending:
+		if !rd.cond {
+			a.Phase, a.Since, a.Value, a.Level = PhaseInactive, now, nil, ""
+			return false
+		}
+		if now.Sub(a.Since) >= r.For {
+			a.Value, a.Level = rd.value, rd.level
+			return fire(a, now)
+		}
+	case PhaseFiring:
+		if !rd.clear {
+			a.clearSince = time.Time{}
+			return false
+		}
+		if a.clearSince.IsZero() {
+			a.clearSince = now
+		}
+		if now.Sub(a.clearSince) >= ClearFor {
+			a.Phase, a.Since, a.clearSince, a.Unsent = PhaseResolved, now, time.Time{}, PhaseResolved
+			return true
+		}
+	}
+	return false
+}
+
+func fire(a *Alert, now time.Time) bool {
+	a.Phase, a.Since, a.FiredAt, a.Unsent, a.clearSince = PhaseFiring, now, now, PhaseFiring, time.Time{}
+	return true
+}
+
+// read evaluates r's condition and clear condition on every series it
+// matches.
+func (e *Engine) read(ctx context.Context, r *Rule, snap *probes.Snapshot, now time.Time) []reading {
+	switch r.When.Kind {
+	case KindSeries:
+		var out []reading
+		for _, g := range probes.Groups() {
+			g.Each(snap, func(rd probes.Reading) {
+				if !matches(r.When.Series, rd) {
+					return
+				}
+				x := reading{series: rd.Series, value: rd.Value, known: rd.Value != nil}
+				if x.known {
+					x.cond = compare(*rd.Value, r.When.Op, r.When.Value)
+					x.clear = clears(r, *rd.Value, "")
+				}
+				out = append(out, x)
+			})
+		}
+		return out
+	case KindState:
+		var out []reading
+		for series, l := range levels(snap) {
+			if !matchesState(r.When.Series, series) {
+				continue
+			}
+			cond := (l == r.When.State) == (r.When.Op == "==")
+			out = append(out, reading{series: series, level: l, known: true, cond: cond, clear: clears(r, 0, l)})
+		}
+		return out
+	case KindAbsent:
+		last, err := e.lastEvent(ctx, r.When.EventType)
+		if err != nil {
+			return nil // the store cannot say: unknown
+		}
+		silent := now.Sub(last)
+		if first := now.Sub(e.started); last.IsZero() || first < silent {
+			silent = first // nothing since vitals started: count from the start
+		}
+		v := silent.Seconds()
+		return []reading{{series: "absent(" + r.When.EventType + ")", value: &v, known: true,
+			cond: silent >= r.When.Window, clear: silent < r.When.Window}}
+	case KindCount:
+		n, err := e.countEvents(ctx, r.When.EventType, now.Add(-r.When.Window), int(r.When.Value)+2)
+		if err != nil {
+			return nil
+		}
+		v := float64(n)
+		return []reading{{series: fmt.Sprintf("count(%s, %s)", r.When.EventType, r.When.Window), value: &v, known: true,
+			cond: compare(v, r.When.Op, r.When.Value), clear: clears(r, v, "")}}
+	}
+	return nil
+}
+
+// clears is the rule's clear condition on a value (or a level): its own
+// Clear when given, else the negation of When with a margin of 5 % of the
+// threshold, so that a figure hovering at the threshold does not resolve
+// and fire again every tick.
+func clears(r *Rule, v float64, l probes.Level) bool {
+	if c := r.Clear; c != nil {
+		if c.Kind == KindState {
+			return (l == c.State) == (c.Op == "==")
+		}
+		return compare(v, c.Op, c.Value)
+	}
+	w := r.When
+	if w.Kind == KindState {
+		return (l == w.State) != (w.Op == "==")
+	}
+	margin := 0.05 * math.Abs(w.Value)
+	switch w.Op {
+	case ">", ">=":
+		return v < w.Value-margin
+	case "<", "<=":
+		return v > w.Value+margin
+	case "==":
+		return v != w.Value
+	default: // !=
+		return v == w.Value
+	}
+}
+
+func compare(v float64, op string, t float64) bool {
+	switch op {
+	case ">":
+		return v > t
+	case ">=":
+		return v >= t
+	case "<":
+		return v < t
+	case "<=":
+		return v <= t
+	case "==":
+		return v == t
+	default:
+		return v != t
+	}
+}
+
+// matches tells whether a reading is one of the series pattern names:
+// disk[*].percent matches every disk's, disk[/].percent only the root's.
+func matches(pattern string, rd probes.Reading) bool {
+	return rd.Figure.Series == pattern || rd.Series == pattern
+}
+
+func matchesState(pattern, series string) bool {
+	if pattern == series {
+		return true
+	}
+	g, rest, ok := strings.Cut(pattern, "[*]")
+	return ok && rest == "" && strings.HasPrefix(series, g+"[")
+}
+
+// levels are the state of every group, and of every entry of the keyed
+// groups a state rule can name.
+func levels(s *probes.Snapshot) map[string]probes.Level {
+	m := map[string]probes.Level{
+		"cpu": s.CPU.State, "memory": s.Memory.State, "database": s.Database.State, "redis": s.Redis.State,
+		"load": s.Load.State, "network": s.Network.State, "process": s.Process.State, "api": s.API.State, "app": s.App.State,
+		"disk": s.DiskLevel(), "http": s.HTTPLevel(),
+	}
+	for _, d := range s.Disk {
+		m["disk["+d.Path+"]"] = d.State
+	}
+	for _, h := range s.HTTP {
+		m["http["+h.Name+"]"] = h.State
+	}
+	return m
+}
+
+func (e *Engine) lastEvent(ctx context.Context, typ string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	evs, err := e.cfg.Store.ListEvents(ctx, storage.EventFilter{Types: []string{typ}, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return time.Time{}, err
+	}
+	return evs[0].CreatedAt, nil
+}
+
+// countEvents counts the events of typ since, up to limit (enough to
+// decide the comparison).
+func (e *Engine) countEvents(ctx context.Context, typ string, since time.Time, limit int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	evs, err := e.cfg.Store.ListEvents(ctx, storage.EventFilter{Types: []string{typ}, Since: since, Limit: max(limit, 1)})
+	return len(evs), err
+}
+
+func (e *Engine) load(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := e.cfg.Store.Setting(ctx, stateKey)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		e.cfg.Log.Warn("alerts: cannot read their state from the store; not evaluating until it answers", "err", err)
+		return false
+	default:
+		var list []Alert
+		if err := json.Unmarshal([]byte(v), &list); err != nil {
+			e.cfg.Log.Error("alerts: the stored state is damaged; starting from nothing", "err", err)
+		}
+		for i := range list {
+			e.alerts[list[i].id()] = &list[i]
+		}
+	}
+	e.loaded = true
+	return true
+}
+
+// save keeps every alert that is not inactive (an inactive one is the
+// same as none).
+func (e *Engine) save(ctx context.Context) {
+	list := make([]Alert, 0, len(e.alerts))
+	for _, a := range e.alerts {
+		if a.Phase != PhaseInactive {
+			list = append(list, *a)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].id() < list[j].id() })
+	b, _ := json.Marshal(list)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := e.cfg.Store.SetSetting(ctx, stateKey, string(b)); err != nil {
+		e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again", "err", err)
+	}
+}
+
+// sendUnsent writes the feed event of every transition not written yet;
+// it reports whether any was.
+func (e *Engine) sendUnsent(ctx context.Context) bool {
+	sent := false
+	for _, a := range e.alerts {
+		if a.Unsent == "" {
+			continue
+		}
+		ev := transitionEvent(a)
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := e.cfg.Store.InsertEvents(ictx, []storage.NewEvent{ev})
+		cancel()
+		if err != nil {
+			e.cfg.Log.Warn("alerts: cannot write the transition to the feed; tried again next tick", "rule", a.Rule, "err", err)
+			continue
+		}
+		level := slog.LevelWarn
+		if a.Unsent == PhaseResolved {
+			level = slog.LevelInfo
+		}
+		e.cfg.Log.Log(ctx, level, "alert "+string(a.Unsent), "rule", a.Rule, "series", a.Series)
+		a.Unsent = ""
+		sent = true
+	}
+	return sent
+}
+
+func transitionEvent(a *Alert) storage.NewEvent {
+	typ, verb := TypeFiring, "firing"
+	if a.Unsent == PhaseResolved {
+		typ, verb = TypeResolved, "resolved"
+	}
+	msg := a.Rule + " " + verb + ": " + a.Series
+	switch {
+	case a.Level != "":
+		msg += " is " + string(a.Level)
+	case a.Value != nil:
+		msg += fmt.Sprintf(" = %.4g", *a.Value)
+	}
+	details := map[string]any{"rule": a.Rule, "series": a.Series, "since": a.Since.UTC().Format(time.RFC3339)}
+	if a.Value != nil {
+		details["value"] = *a.Value
+	}
+	if a.Level != "" {
+		details["state"] = a.Level
+	}
+	if typ == TypeResolved {
+		details["fired_at"] = a.FiredAt.UTC().Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(details)
+	// One key per transition: a retry after a lost answer, or a restart
+	// between the store's two writes, stores it once.
+	sum := sha256.Sum256([]byte(typ + "\x00" + a.id() + "\x00" + a.Since.UTC().Format(time.RFC3339Nano)))
+	at := a.Since
+	return storage.NewEvent{Type: typ, Message: msg, Details: b, Source: storage.SourceVitals,
+		IdempotencyKey: "alert-" + hex.EncodeToString(sum[:16]), OccurredAt: &at}
+}
