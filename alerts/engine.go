@@ -70,6 +70,7 @@ type Store interface {
 	SetSetting(ctx context.Context, key, value string) error
 	InsertEvents(ctx context.Context, events []storage.NewEvent) ([]storage.Event, error)
 	ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error)
+	EnqueueNotifications(ctx context.Context, ns []storage.Notification) error
 }
 
 // Config is an Engine's parts.
@@ -82,6 +83,9 @@ type Config struct {
 	// Shared, when set, says whether this instance evaluates the fleet's
 	// shared rules now (it holds the lease); nil means it always does.
 	Shared func() bool
+	// Channels are the IDs of the channels each transition is sent to
+	// (notify.Channel.ID); none, transitions reach only the feed.
+	Channels []string
 }
 
 // Engine evaluates the rules; Tick is called once per sample tick.
@@ -422,7 +426,13 @@ func (e *Engine) sendUnsent(ctx context.Context) bool {
 		}
 		ev := transitionEvent(a)
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := e.cfg.Store.InsertEvents(ictx, []storage.NewEvent{ev})
+		// The notifications first, then the event: each is written under a
+		// key of its own, so a failure between them is mended by the next
+		// tick's repeat, which stores neither twice.
+		err := e.enqueue(ictx, a, ev)
+		if err == nil {
+			_, err = e.cfg.Store.InsertEvents(ictx, []storage.NewEvent{ev})
+		}
 		cancel()
 		if err != nil {
 			e.cfg.Log.Warn("alerts: cannot write the transition to the feed; tried again next tick", "rule", a.Rule, "err", err)
@@ -468,4 +478,29 @@ func transitionEvent(a *Alert) storage.NewEvent {
 	at := a.Since
 	return storage.NewEvent{Type: typ, Message: msg, Details: b, Source: storage.SourceVitals,
 		IdempotencyKey: "alert-" + hex.EncodeToString(sum[:16]), OccurredAt: &at}
+}
+
+// enqueue puts one notification per channel of a's transition in the
+// outbox, keyed by the transition and the channel.
+func (e *Engine) enqueue(ctx context.Context, a *Alert, ev storage.NewEvent) error {
+	if len(e.cfg.Channels) == 0 {
+		return nil
+	}
+	now := e.cfg.Now().UnixMilli()
+	ns := make([]storage.Notification, 0, len(e.cfg.Channels))
+	for _, ch := range e.cfg.Channels {
+		sum := sha256.Sum256([]byte(ev.IdempotencyKey + "\x00" + ch))
+		key := "n-" + hex.EncodeToString(sum[:16])
+		m := map[string]any{"key": key, "rule": a.Rule, "series": a.Series, "phase": string(a.Unsent),
+			"since": a.Since.UTC().Format(time.RFC3339), "text": "vitals: " + ev.Message}
+		if a.Value != nil {
+			m["value"] = *a.Value
+		}
+		if a.Level != "" {
+			m["state"] = string(a.Level)
+		}
+		b, _ := json.Marshal(m)
+		ns = append(ns, storage.Notification{Key: key, Channel: ch, Payload: string(b), CreatedMS: now, NextMS: now})
+	}
+	return e.cfg.Store.EnqueueNotifications(ctx, ns)
 }

@@ -83,7 +83,7 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("VITALS_ALERTS: rule %q at position %d: %s", e.Rule, e.Offset+1, e.Msg)
+	return fmt.Sprintf("rule %q at position %d: %s", e.Rule, e.Offset+1, e.Msg)
 }
 
 var (

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -62,15 +65,34 @@ func eval[T any](p tab, expr string) T {
 	return v
 }
 
-// wait waits until a JavaScript expression is truthy.
+// wait waits until a JavaScript expression is truthy. A navigation the
+// page starts by itself (back and forward reload the view; an ended
+// session goes to the form) ends the document the expression ran in: the
+// wait then goes on in the new one.
 func (p tab) wait(what, expr string, timeout time.Duration) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, timeout+5*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		ctx, cancel := context.WithTimeout(p.ctx, left+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(left)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if navigated(err) && time.Now().Before(deadline) {
+			continue
+		}
 		p.t.Fatalf("waiting for %s: %v\npage: %s", what, err, eval[string](p, `document.body ? document.body.innerText.slice(0, 3000) : ""`))
 	}
+}
+
+// navigated reports whether err says the document went away under an
+// evaluation.
+func navigated(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Cannot find context") || strings.Contains(s, "context was destroyed") || strings.Contains(s, "Inspected target navigated")
 }
 
 func (p tab) scheme(dark bool) {
@@ -125,6 +147,62 @@ func (p tab) signIn(base, pass string) {
 	p.do(chromedp.SendKeys(chromedp.CSS("#password"), pass))
 	p.submit(`form[action="/login"] button`)
 }
+
+// axePath is axe-core as npm installs it (.ci/run: npm ci in e2e/axe).
+const axePath = "axe/node_modules/axe-core/axe.min.js"
+
+// axe runs axe-core on the page as it is and fails the test on any
+// violation of WCAG 2.2 A/AA, naming the rule and the elements.
+func (p tab) axe(state string) {
+	p.t.Helper()
+	src, err := os.ReadFile(axePath)
+	if err != nil {
+		need(p.t, "axe-core", "run npm ci in e2e/axe")
+	}
+	if !eval[bool](p, `typeof window.axe === "object"`) {
+		eval[bool](p, string(src)+"\n;true")
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {
+		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]},
+		resultTypes: ["violations"]
+	}).then(r => JSON.stringify(r.violations.map(v => ({id: v.id, help: v.help,
+		nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " + n.failureSummary)}))))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("axe on %s: %v", state, err)
+	}
+	var violations []struct {
+		ID, Help string
+		Nodes    []string
+	}
+	if err := json.Unmarshal([]byte(out), &violations); err != nil {
+		p.t.Fatalf("axe on %s: %v", state, err)
+	}
+	for _, v := range violations {
+		p.t.Errorf("axe on %s: %s (%s)\n  %s", state, v.ID, v.Help, strings.Join(v.Nodes, "\n  "))
+	}
+	p.t.Logf("axe on %s: %d violations", state, len(violations))
+}
+
+// headerRows counts the rows the header's items take: items whose tops lie
+// within a few pixels share a row.
+const headerRows = `(() => {
+	const items = [...document.querySelectorAll(".top > *, .tools > *, .tools .seg")]
+		.filter(e => !e.classList.contains("tools") && e.offsetParent !== null && !e.querySelector(".seg"));
+	const tops = items.map(e => e.getBoundingClientRect().top).sort((a, b) => a - b);
+	let rows = 0, last = -1e9;
+	for (const t of tops) { if (t - last > 8) { rows++; last = t; } }
+	return rows;
+})()`
+
+// clickAllMore presses "Load more" until the feed has no more to load.
+const clickAllMore = `(() => {
+	const m = document.getElementById("more");
+	if (!m) return true;
+	if (!m.classList.contains("htmx-request")) m.click();
+	return false;
+})()`
 
 // consoleLog collects what the page writes to the console, CSP violation
 // reports included.
@@ -221,6 +299,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	p := tab{t: t, ctx: browserCtx}
 	p.do(chromedp.EmulateViewport(1280, 900))
 
+	t.Run("the sign-in page passes axe", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		p.do(chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#password")))
+		p.axe("the sign-in page, light")
+		p.scheme(true)
+		p.axe("the sign-in page, dark")
+		p.scheme(false)
+		p.submit(`button[name="lang"][value="ru"]`)
+		p.wait("the Russian form", `document.documentElement.lang === "ru"`, 10*time.Second)
+		p.axe("the sign-in page, Russian")
+		p.submit(`button[name="lang"][value="en"]`)
+		p.wait("the English form", `document.documentElement.lang === "en"`, 10*time.Second)
+	})
+
 	if !t.Run("sign in", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		p.signIn(srv.URL, password)
@@ -249,9 +341,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		if txt := eval[string](p, `document.querySelector("#card-cpu .note").textContent`); !strings.Contains(txt, "cores") {
 			t.Errorf("CPU card does not show its effective cores and source: %q", txt)
 		}
-		if n := eval[int](p, `document.querySelectorAll("#card-db-connections .legend li").length`); n != 3 {
-			t.Errorf("connections card shows %d states, want 3", n)
+		if n := eval[int](p, `document.querySelectorAll("#card-db-connections .legend li").length`); n < 3 {
+			t.Errorf("connections card shows %d states, want at least 3", n)
 		}
+		if txt := eval[string](p, `document.querySelector("#card-cpu .note").textContent`); strings.Contains(txt, ".00 cores") {
+			t.Errorf("cores shown with empty decimals: %q", txt)
+		}
+		if txt := eval[string](p, `document.querySelector("#card-load").textContent`); !strings.Contains(txt, "1 min") || !strings.Contains(txt, "15 min") {
+			t.Errorf("the load card does not label its averages: %q", txt)
+		}
+	})
+
+	t.Run("the dashboard passes axe", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		p.scheme(false)
+		p.axe("the dashboard, light")
+		p.scheme(true)
+		p.axe("the dashboard, dark")
+		p.scheme(false)
 	})
 
 	t.Run("screenshots light and dark", func(t *testing.T) {
@@ -275,7 +382,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err := postEvent(t.Context(), srv.URL, ingestToken, `{"type":"user_registered","message":"`+msg+`","user_email":"new@example.com"}`); err != nil {
 			t.Fatal(err)
 		}
-		p.wait("the event in the feed", `document.querySelector("#feed-head").textContent.includes("`+msg+`")`, 4*poll+5*time.Second)
+		p.wait("the event in the feed", `document.querySelector("#feed").textContent.includes("`+msg+`")`, 4*poll+5*time.Second)
 		if !eval[bool](p, `window.vitalsTestMarker === true`) {
 			t.Fatal("the page was reloaded: the marker set before the poll is gone")
 		}
@@ -284,23 +391,94 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("a type filter narrows the feed", func(t *testing.T) {
+	t.Run("a type filter narrows the feed and stays in the address", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
+		onlyTracks := `(() => { const ts = [...document.querySelectorAll("#feed li[id] .t")].map(b => b.textContent);
+			return ts.length === 2 && ts.every(t => t === "Track added"); })()`
+		chipWidth := `document.querySelector('label.chip:has(input[value="track_added"])').getBoundingClientRect().width`
+		before := eval[float64](p, chipWidth)
 		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value="track_added"])`)))
-		p.wait("only tracks", `(() => { const ts = [...document.querySelectorAll("#feed-head li .t")].map(b => b.textContent);
-			return ts.length === 2 && ts.every(t => t === "Track added"); })()`, 10*time.Second)
-		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value="track_added"])`)))
-		p.wait("every type again", `document.querySelectorAll("#feed-head li").length >= 9`, 10*time.Second)
+		p.wait("only tracks", onlyTracks, 10*time.Second)
+		if after := eval[float64](p, chipWidth); after != before {
+			t.Errorf("the chip is %.1f px wide selected, %.1f px not", after, before)
+		}
+		p.wait("the filter in the address", `location.search === "?type=track_added"`, 5*time.Second)
 		if !eval[bool](p, `window.vitalsTestMarker === true`) {
 			t.Error("filtering reloaded the page")
 		}
+		p.do(chromedp.Reload())
+		p.wait("only tracks after a reload", onlyTracks+` && document.querySelector('input[value="track_added"]').checked`, 10*time.Second)
+		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value="track_added"])`)))
+		p.wait("every type again", `document.querySelectorAll("#feed li[id]").length === 9 && location.search === ""`, 10*time.Second)
+		// Back returns to the filtered view, forward to the whole feed.
+		p.do(chromedp.NavigateBack())
+		p.wait("back to the filter", `location.search === "?type=track_added" && `+onlyTracks, 10*time.Second)
+		p.do(chromedp.NavigateForward())
+		p.wait("forward to every type", `location.search === "" && document.querySelectorAll("#feed li[id]").length === 9`, 10*time.Second)
+		// vitals' own events (the admin's sign-in) only with their chip.
+		if eval[bool](p, `document.querySelector("#feed").textContent.includes("The admin signed in")`) {
+			t.Error("the admin's sign-in is in the default feed")
+		}
+		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value^="admin.signed_in"])`)))
+		p.wait("vitals' own events", `document.querySelector("#feed").textContent.includes("The admin signed in")`, 10*time.Second)
+		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value^="admin.signed_in"])`)))
+		p.wait("every type again", `document.querySelectorAll("#feed li[id]").length === 9`, 10*time.Second)
+		eval[bool](p, `window.vitalsTestMarker = true`)
+	})
+
+	t.Run("300 events posted while the page is open are all reachable", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		eval[bool](p, `window.vitalsPolls = 0; document.body.addEventListener("htmx:afterSettle", e => { if (e.target.id === "feed-new") window.vitalsPolls++; }); true`)
+		for b := range 6 {
+			var batch []string
+			for i := range 50 {
+				batch = append(batch, fmt.Sprintf(`{"type":"stream_started","message":"Burst event %03d"}`, b*50+i))
+			}
+			if err := postEvent(t.Context(), srv.URL, ingestToken, "["+strings.Join(batch, ",")+"]"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.wait("the count of new events", `!!document.getElementById("show-new") && document.getElementById("show-new").textContent.includes("new events")`, 4*poll+5*time.Second)
+		t.Logf("offered: %q", eval[string](p, `document.getElementById("show-new").textContent`))
+		// The poll that follows keeps the keyboard focus where it was.
+		eval[bool](p, `document.getElementById("show-new").focus(); window.vitalsPolls = 0; true`)
+		p.wait("two more polls", `window.vitalsPolls >= 2`, 4*poll+5*time.Second)
+		if id := eval[string](p, `document.activeElement ? document.activeElement.id : ""`); id != "show-new" {
+			t.Errorf("a poll moved the focus to %q", id)
+		}
+		p.do(chromedp.Click(chromedp.CSS(`#show-new`)))
+		p.wait("the feed from the newest", `!document.getElementById("show-new") && document.querySelector("#feed li[id] .m").textContent === "Burst event 299"`, 10*time.Second)
+		p.wait("every page loaded", clickAllMore, 60*time.Second)
+		got := eval[[]string](p, `[...document.querySelectorAll("#feed li[id] .m")].map(m => m.textContent)`)
+		count := map[string]int{}
+		for _, m := range got {
+			count[m]++
+		}
+		for i := range 300 {
+			if m := fmt.Sprintf("Burst event %03d", i); count[m] != 1 {
+				t.Errorf("%s shown %d times", m, count[m])
+			}
+		}
+		if len(got) != 309 {
+			t.Errorf("the feed holds %d events, want 309 (300 posted, 9 before)", len(got))
+		}
+		if !eval[bool](p, `window.vitalsTestMarker === true`) {
+			t.Error("the page was reloaded")
+		}
+		// Back to the newest page for the steps that follow.
+		p.do(chromedp.Navigate(srv.URL + "/"))
+		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
+		eval[bool](p, `window.vitalsTestMarker = true`)
 	})
 
 	t.Run("details open on demand", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		// The oldest event, the first registration, carries {"plan": "free"}.
-		p.do(chromedp.Click(chromedp.CSS(`#feed-head li:last-child details summary`)))
-		p.wait("the details", `(document.querySelector("#feed-head li:last-child .dt pre") || {}).textContent === "{\n  \"plan\": \"free\"\n}"`, 10*time.Second)
+		p.do(chromedp.Navigate(srv.URL+"/?type=user_registered&q=anna"), chromedp.WaitVisible(chromedp.CSS("#feed li[id] details summary")))
+		p.do(chromedp.Click(chromedp.CSS(`#feed li[id] details summary`)))
+		p.wait("the details", `(document.querySelector("#feed li[id] .dt pre") || {}).textContent === "{\n  \"plan\": \"free\"\n}"`, 10*time.Second)
+		p.do(chromedp.Navigate(srv.URL + "/"))
+		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
 	})
 
 	t.Run("Russian", func(t *testing.T) {
@@ -319,6 +497,12 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 		p.screenshot("dashboard-ru.png", true)
+		p.axe("the dashboard, Russian")
+		// A long Russian title stays on one line: every card's title is as
+		// tall as the shortest, so no figure is pushed down.
+		if h := eval[[]float64](p, `[...document.querySelectorAll("#cards .card h2")].map(h => h.getBoundingClientRect().height)`); len(h) == 0 || !oneLine(h) {
+			t.Errorf("card titles wrap in Russian: heights %v", h)
+		}
 		// The choice is remembered: a fresh load stays Russian.
 		p.do(chromedp.Navigate(srv.URL + "/"))
 		if lang := eval[string](p, `document.documentElement.lang`); lang != "ru" {
@@ -345,6 +529,52 @@ func TestDashboardInBrowser(t *testing.T) {
 		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 			t.Errorf("the page is %d px wide at 360 px: it scrolls sideways", w)
 		}
+		if rows := eval[int](p, headerRows); rows > 2 {
+			t.Errorf("the header takes %d rows at 360 px, want at most 2", rows)
+		}
+		// One line per event: every row as tall as the shortest.
+		if h := eval[[]float64](p, `[...document.querySelectorAll("#feed li[id]")].map(li => li.getBoundingClientRect().height)`); len(h) == 0 || !oneLine(h) {
+			t.Errorf("event rows at 360 px are not one line each: heights %v", h)
+		}
+		p.axe("the dashboard at 360 px")
+	})
+
+	t.Run("desktop layout", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		p.do(chromedp.EmulateViewport(1440, 900))
+		defer p.do(chromedp.EmulateViewport(1280, 900))
+		p.wait("the wide layout", `window.innerWidth === 1440`, 5*time.Second)
+		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 1440 {
+			t.Errorf("the page is %d px wide at 1440 px", w)
+		}
+		if rows := eval[int](p, headerRows); rows > 1 {
+			t.Errorf("the header takes %d rows at 1440 px", rows)
+		}
+		// The header's content lines up with the page's.
+		if d := eval[float64](p, `Math.abs(document.querySelector(".top h1").getBoundingClientRect().left - document.getElementById("cards").getBoundingClientRect().left)`); d > 1 {
+			t.Errorf("the header starts %.0f px away from the content", d)
+		}
+		if h := eval[[]float64](p, `[...document.querySelectorAll("#feed li[id]")].map(li => li.getBoundingClientRect().height)`); !oneLine(h) {
+			t.Errorf("event rows at 1440 px are not one line each: heights %v", h)
+		}
+	})
+
+	t.Run("the view survives a session expiry", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		view := "/?type=track_added&q=%D0%A2%D1%80%D0%B5%D0%BA"
+		p.do(chromedp.Navigate(srv.URL + view))
+		p.wait("the filtered view", `document.querySelectorAll("#feed li[id]").length === 2`, 10*time.Second)
+		// The session ends under the open page: its cookie no longer holds.
+		u, _ := url.Parse(srv.URL)
+		if _, err := chromedp.Call(p.ctx, network.SetCookie, network.SetCookieParams{Name: "vitals_session", Value: "ended", Domain: u.Hostname(), Path: "/"}); err != nil {
+			t.Fatal(err)
+		}
+		p.wait("the form saying the session ended", `location.pathname === "/login" && document.body.textContent.includes("Your session has ended")`, 4*poll+5*time.Second)
+		p.do(chromedp.SendKeys(chromedp.CSS("#password"), password))
+		p.submit(`form[action="/login"] button`)
+		p.wait("the same view", `location.pathname + location.search === "`+view+`" && document.querySelectorAll("#feed li[id]").length === 2 && document.getElementById("q").value === "Трек"`, 10*time.Second)
+		p.do(chromedp.Navigate(srv.URL + "/"))
+		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
 	})
 
 	t.Run("ten wrong passwords are rate limited", func(t *testing.T) {
@@ -368,7 +598,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		// The admin's open dashboard shows the lock-out at its next poll.
 		p := tab{t: t, ctx: browserCtx}
-		p.wait("the lock-out in the feed", `document.querySelector("#feed-head").textContent.includes("Sign-in locked")`, 4*poll+5*time.Second)
+		p.do(chromedp.Navigate(srv.URL + "/?type=" + url.QueryEscape("admin.locked_out")))
+		p.wait("the lock-out in the feed", `document.querySelector("#feed").textContent.includes("Sign-in locked")`, 4*poll+5*time.Second)
+		p.do(chromedp.Navigate(srv.URL + "/"))
+		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
 	})
 
 	t.Run("database cards turn red down when PostgreSQL stops", func(t *testing.T) {
@@ -387,8 +620,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		if href := eval[string](p, `document.getElementById("favicon").getAttribute("href")`); !strings.Contains(href, "favicon-down") {
 			t.Errorf("favicon %q while the database is down", href)
 		}
-		p.wait("the feed's note", `document.querySelector("#feed-head").textContent.includes("The activity feed is unavailable")`, 4*poll+5*time.Second)
+		p.wait("the feed's note", `document.querySelector("#feed").textContent.includes("The activity feed is unavailable")`, 4*poll+5*time.Second)
 		p.screenshot("dashboard-db-down.png", true)
+		p.axe("the dashboard, database down, light")
+		p.scheme(true)
+		p.axe("the dashboard, database down, dark")
+		p.scheme(false)
 		if n := eval[int](p, `document.querySelectorAll("#cards .card.s-down:not(#card-db-connections):not(#card-db-latency)").length`); n != 0 {
 			t.Errorf("%d other cards went down with the database", n)
 		}
@@ -424,4 +661,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("figures not dimmed: opacity %s", o)
 		}
 	})
+}
+
+// oneLine reports whether rows of heights h are each one line: none more
+// than a few pixels taller than the shortest.
+func oneLine(h []float64) bool {
+	lo, hi := h[0], h[0]
+	for _, x := range h {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return hi-lo < 4 && hi < 48
 }

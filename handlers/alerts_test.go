@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/vitalsdev/vitals/alerts"
@@ -44,5 +45,10 @@ func TestListAlerts(t *testing.T) {
 	}
 	if cpu != 1 || others != len(doc.Rules)-1 {
 		t.Errorf("rules: %s", body)
+	}
+	// The page lists the firing alert above the cards.
+	status, _, body = h.do("GET", "/partials/cards", nil, "", asAdmin)
+	if status != 200 || !strings.Contains(string(body), `id="alerts"`) || !strings.Contains(string(body), "<b>cpu_high</b> <code>cpu.percent</code> firing") {
+		t.Errorf("cards: %d %s", status, body)
 	}
 }

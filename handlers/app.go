@@ -90,6 +90,10 @@ type Config struct {
 	// AlertRules is the alert engine GET /api/v1/alerts reads; nil
 	// answers no rules.
 	AlertRules Alerts
+	// Notifications is the alerts' delivery log (GET /api/v1/notifications),
+	// ChannelLabels each channel's name on it; nil answers an empty log.
+	Notifications NotificationLog
+	ChannelLabels map[string]string
 }
 
 type server struct {
@@ -211,6 +215,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/events/export", readers, s.exportEvents)
 	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
+	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
 	app.Get("/api/v1/history", readers, db, s.historyAPI)
 	app.Get("/api/v1/instances", readers, db, s.instancesAPI)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)

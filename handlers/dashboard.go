@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,12 +17,19 @@ import (
 
 // The activity feed's sizes.
 const (
-	// feedPage is how many events the page shows at first and each "load
-	// more" adds.
+	// feedPage is how many events the page shows at first, each "load
+	// more" adds, and a poll adds at most: more new events than that are
+	// offered as "N new events" instead, so that none is skipped.
 	feedPage = 50
-	// feedHeadMax bounds the polled newest part of the feed, which grows
-	// as events arrive.
-	feedHeadMax = 200
+	// feedNewMax is how many new events a poll counts at most before it
+	// says "more than N".
+	feedNewMax = 200
+	// feedOverlap is how long a commit may land after its created_at
+	// (PostgreSQL stamps a batch with its transaction's start; instances'
+	// clocks differ a little): a poll looks that far before the time of
+	// the read before it, when that is before the newest event shown, for
+	// events that landed late. The page drops the ids it already shows.
+	feedOverlap = 10 * time.Second
 	// maxSearchRunes bounds the search text.
 	maxSearchRunes = 200
 )
@@ -37,7 +45,19 @@ func (s *server) signedIn(c *fiber.Ctx) error {
 	case RoleAdmin:
 		return c.Next()
 	case RoleNone:
-		return c.Redirect("/login", fiber.StatusSeeOther)
+		// Back to this view after signing in; a session cookie that no
+		// longer holds means the session ended, which the form says.
+		v := url.Values{}
+		if next := localPath(c.OriginalURL()); c.Method() == fiber.MethodGet && next != "" && next != "/" {
+			v.Set("next", next)
+		}
+		if c.Cookies(sessionCookie) != "" {
+			v.Set("expired", "1")
+		}
+		if len(v) == 0 {
+			return c.Redirect("/login", fiber.StatusSeeOther)
+		}
+		return c.Redirect("/login?"+v.Encode(), fiber.StatusSeeOther)
 	default:
 		return newProblem(fiber.StatusForbidden, "this credential may not open the dashboard")
 	}
@@ -112,10 +132,22 @@ func cursorParam(c *fiber.Ctx, name string) (*storage.EventCursor, error) {
 	return &cur, nil
 }
 
-// atOrAfter reports whether e is at or newer than position p in the
-// newest-first order.
-func atOrAfter(e storage.Event, p storage.EventCursor) bool {
-	return e.CreatedAt.After(p.CreatedAt) || e.CreatedAt.Equal(p.CreatedAt) && e.ID >= p.ID
+// newer reports whether e comes before position p in the newest-first
+// order, that is, whether it is newer.
+func newer(e storage.Event, p storage.EventCursor) bool {
+	return e.CreatedAt.After(p.CreatedAt) || e.CreatedAt.Equal(p.CreatedAt) && e.ID > p.ID
+}
+
+// position is e's place in the newest-first order.
+func position(e storage.Event) *storage.EventCursor {
+	return &storage.EventCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+}
+
+// shows reports whether the feed shows e under q: vitals' own events
+// (sign-ins, tokens, erasures) only when a type filter asks for them, so
+// that the admin's own sign-ins do not fill the top of the feed.
+func (q feedQuery) shows(e storage.Event) bool {
+	return len(q.types) > 0 || e.Source != storage.SourceVitals
 }
 
 // feedSlice is one stretch of the feed.
@@ -128,63 +160,156 @@ type feedSlice struct {
 	more bool
 }
 
-// readFeed reads up to want events matching q, newest first, strictly
-// older than before (nil: from the newest) and, with stop, no older than
-// that position.
-func (s *server) readFeed(ctx context.Context, q feedQuery, before, stop *storage.EventCursor, want int) (feedSlice, error) {
-	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
-	if stop != nil {
-		f.Since = stop.CreatedAt // the id is checked below
+// readFeed reads up to want events q shows, newest first, strictly older
+// than before (nil: from the newest). The events hidden by default are
+// skipped and reading goes on until the page is full: their own
+// retention budget bounds how many reads that can take.
+func (s *server) readFeed(ctx context.Context, q feedQuery, before *storage.EventCursor, want int) (feedSlice, error) {
+	var out feedSlice
+	for {
+		f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
+		evs, err := s.store.ListEvents(ctx, f)
+		if err != nil {
+			return feedSlice{}, err
+		}
+		for _, e := range evs {
+			before = position(e)
+			if !q.shows(e) {
+				continue
+			}
+			if len(out.events) == want {
+				out.more = true
+				return out, nil
+			}
+			out.events = append(out.events, e)
+			out.last = position(e)
+		}
+		if len(evs) < f.Limit {
+			return out, nil
+		}
+	}
+}
+
+// feedNews is what a poll found after the newest event the page shows.
+type feedNews struct {
+	// events are the new events and those of the overlap, newest first;
+	// the page drops the ones it already shows.
+	events []storage.Event
+	// newest is the newest event known now (the anchor when none is new).
+	newest *storage.EventCursor
+	// count is how many events are newer than the anchor; capped says
+	// that more may exist than were read.
+	count  int
+	capped bool
+}
+
+// readNews reads the events q shows that are newer than after (every
+// event when after is nil) and, when the read before this one (at read)
+// was less than feedOverlap after the newest event it found, those
+// created from feedOverlap before that read: one may have landed late.
+func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.EventCursor, read time.Time) (feedNews, error) {
+	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: feedNewMax + 1}
+	lookback := false
+	if after != nil {
+		f.Since = after.CreatedAt
+		if from := read.Add(-feedOverlap); from.Before(f.Since) {
+			f.Since, lookback = from, true
+		}
 	}
 	evs, err := s.store.ListEvents(ctx, f)
 	if err != nil {
-		return feedSlice{}, err
+		return feedNews{}, err
 	}
-	var out feedSlice
+	n := feedNews{newest: after, capped: len(evs) == f.Limit}
 	for _, e := range evs {
-		if stop != nil && !atOrAfter(e, *stop) {
-			break
+		if !q.shows(e) {
+			continue
 		}
-		if len(out.events) == want {
-			out.more = true
-			break
+		if after == nil || newer(e, *after) {
+			n.count++
+			if n.newest == nil || newer(e, *n.newest) {
+				n.newest = position(e)
+			}
+		} else if !lookback || e.ID == after.ID {
+			continue // on the page already
 		}
-		out.events = append(out.events, e)
-		out.last = &storage.EventCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+		n.events = append(n.events, e)
 	}
-	return out, nil
+	return n, nil
 }
 
-// feed builds the feed's part of a page: the newest events, or with from
-// the events down to that position (the polled head keeps its place while
-// "load more" pages hang below it). A store that is down leaves the feed
-// marked unavailable rather than failing the page: the cards still matter.
-func (s *server) feed(ctx context.Context, q feedQuery, from *storage.EventCursor) web.Feed {
-	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered()}
-	want := feedPage
-	if from != nil {
-		want = feedHeadMax
-	}
-	sl, err := s.readFeed(ctx, q, nil, from, want)
+// feed builds the whole feed: the newest page, the poll anchored at its
+// newest event, and "load more" after its oldest. A store that is down
+// leaves the feed marked unavailable rather than failing the page: the
+// cards still matter.
+func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
+	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered(),
+		ShowURL: feedURL("/partials/feed", q, "", nil)}
+	read := time.Now()
+	sl, err := s.readFeed(ctx, q, nil, feedPage)
 	if err != nil {
 		s.log.Warn("dashboard: list events", "err", err)
 		f.Unavailable = true
-		f.HeadURL = feedURL("/partials/events", q, "from", from)
+		f.NewURL = newsURL(q, nil, time.Time{})
 		return f
 	}
 	f.Events = sl.events
-	anchor := from
-	if anchor == nil {
-		anchor = sl.last
+	var newest *storage.EventCursor
+	if len(sl.events) > 0 {
+		newest = position(sl.events[0])
 	}
-	f.HeadURL = feedURL("/partials/events", q, "from", anchor)
-	if from == nil && sl.more {
+	f.NewURL = newsURL(q, newest, read)
+	if sl.more {
 		f.OlderURL = feedURL("/partials/events/older", q, "before", sl.last)
 	}
 	return f
 }
 
-// feedURL is a feed route with the query and one position.
+// news builds a poll's answer: the new events on top while they are at
+// most a page, else only their count and a link that re-anchors the feed
+// at the newest (every event stays reachable through "load more").
+func (s *server) news(ctx context.Context, q feedQuery, after *storage.EventCursor, read time.Time) web.Feed {
+	f := web.Feed{Query: q.text, Filtered: q.filtered(), ShowURL: feedURL("/partials/feed", q, "", nil)}
+	now := time.Now()
+	n, err := s.readNews(ctx, q, after, read)
+	if err != nil {
+		s.log.Warn("dashboard: poll events", "err", err)
+		f.Unavailable = true
+		f.NewURL = newsURL(q, after, read)
+		return f
+	}
+	if n.count > feedPage {
+		f.NewCount, f.NewCapped = n.count, n.capped
+		if n.capped {
+			// "More than N": N is what was surely counted.
+			f.NewCount = min(n.count, feedNewMax)
+		}
+		f.NewURL = newsURL(q, after, read)
+		return f
+	}
+	f.Events = n.events
+	f.NewURL = newsURL(q, n.newest, now)
+	return f
+}
+
+// newsURL is the feed's poll: after the newest event shown, with the time
+// of the read that found it (none before the first read).
+func newsURL(q feedQuery, after *storage.EventCursor, read time.Time) string {
+	v := q.values()
+	if after != nil {
+		v.Set("after", web.FormatCursor(after.CreatedAt, after.ID))
+	}
+	if !read.IsZero() {
+		v.Set("read", strconv.FormatInt(read.UnixMilli(), 10))
+	}
+	if len(v) == 0 {
+		return "/partials/events"
+	}
+	return "/partials/events?" + v.Encode()
+}
+
+// feedURL is a feed route with the query and one position (none when at
+// is nil).
 func feedURL(path string, q feedQuery, key string, at *storage.EventCursor) string {
 	v := q.values()
 	if at != nil {
@@ -216,8 +341,28 @@ func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
 		PollSeconds: int(s.PollInterval / time.Second),
 		Backend:     s.store.Backend(),
 		Theme:       theme(c),
-		Back:        "/",
+		Back:        orHome(localPath(c.OriginalURL())),
+		Alerts:      s.pageAlerts(),
 	}
+}
+
+// pageAlerts are the alerts pending or firing, firing first, for the strip
+// above the cards.
+func (s *server) pageAlerts() []web.Alert {
+	var firing, pending []web.Alert
+	for _, a := range s.AlertRules.Alerts() {
+		w := web.Alert{Rule: a.Rule, Series: a.Series, Phase: string(a.Phase), Since: a.Since, Level: a.Level}
+		if a.Value != nil {
+			w.Value = strconv.FormatFloat(*a.Value, 'g', 4, 64)
+		}
+		switch a.Phase {
+		case "firing":
+			firing = append(firing, w)
+		case "pending":
+			pending = append(pending, w)
+		}
+	}
+	return append(firing, pending...)
 }
 
 // renderHTML renders a template as an uncacheable HTML answer.
@@ -237,7 +382,7 @@ func (s *server) page(c *fiber.Ctx) error {
 		return err
 	}
 	lang := s.lang(c)
-	data := s.pageData(c, lang, s.feed(c.UserContext(), q, nil))
+	data := s.pageData(c, lang, s.feed(c.UserContext(), q))
 	data.CSRF = s.csrfFor(c)
 	return s.renderHTML(c, lang, "page", data)
 }
@@ -250,18 +395,32 @@ func (s *server) cardsPartial(c *fiber.Ctx) error {
 	return s.renderHTML(c, lang, "cards", data)
 }
 
-// eventsPartial is the polled newest part of the feed.
+// eventsPartial is a poll of the feed: what arrived after the newest
+// event the page shows (after).
 func (s *server) eventsPartial(c *fiber.Ctx) error {
 	q, err := parseFeedQuery(c)
 	if err != nil {
 		return err
 	}
-	from, err := cursorParam(c, "from")
+	after, err := cursorParam(c, "after")
 	if err != nil {
 		return err
 	}
+	// read is when the poll before read the feed; without it the poll
+	// looks the whole overlap back.
+	var read time.Time
+	if raw := c.Query("read"); raw != "" {
+		ms, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || ms <= 0 {
+			return &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
+				Errors: []FieldError{{Field: "read", Message: "is not a time in Unix milliseconds"}}}
+		}
+		read = time.UnixMilli(ms)
+	} else if after != nil {
+		read = after.CreatedAt
+	}
 	lang := s.lang(c)
-	return s.renderHTML(c, lang, "feed-head", s.pageData(c, lang, s.feed(c.UserContext(), q, from)))
+	return s.renderHTML(c, lang, "news", s.pageData(c, lang, s.news(c.UserContext(), q, after, read)))
 }
 
 // feedPartial is the whole feed after the filter or the search changed.
@@ -271,7 +430,7 @@ func (s *server) feedPartial(c *fiber.Ctx) error {
 		return err
 	}
 	lang := s.lang(c)
-	return s.renderHTML(c, lang, "feed", s.pageData(c, lang, s.feed(c.UserContext(), q, nil)))
+	return s.renderHTML(c, lang, "feed", s.pageData(c, lang, s.feed(c.UserContext(), q)))
 }
 
 // olderPartial is the next page of the feed, for "load more".
@@ -289,7 +448,7 @@ func (s *server) olderPartial(c *fiber.Ctx) error {
 			Errors: []FieldError{{Field: "before", Message: "is required"}}}
 	}
 	f := web.Feed{Query: q.text, Filtered: q.filtered()}
-	sl, err := s.readFeed(c.UserContext(), q, before, nil, feedPage)
+	sl, err := s.readFeed(c.UserContext(), q, before, feedPage)
 	if err != nil {
 		s.log.Warn("dashboard: list older events", "err", err)
 		f.Unavailable = true

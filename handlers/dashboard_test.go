@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // seedTypes are the seed's six event types.
@@ -40,7 +45,8 @@ func (h *harness) insertEvents(n int) {
 
 var (
 	itemID   = regexp.MustCompile(`<li id="e(\d+)"`)
-	hxGet    = regexp.MustCompile(`id="feed-head" hx-get="([^"]+)"`)
+	hxGet    = regexp.MustCompile(`id="feed-new" hx-get="([^"]+)"`)
+	showGet  = regexp.MustCompile(`id="show-new" class="btn newbar" hx-get="([^"]+)"`)
 	olderGet = regexp.MustCompile(`class="btn more" hx-get="([^"]+)"`)
 	detailsC = regexp.MustCompile(`data-c="([^"]+)"`)
 )
@@ -93,9 +99,115 @@ func TestFeedPagesByCursor(t *testing.T) {
 
 	head := html.UnescapeString(hxGet.FindStringSubmatch(page)[1])
 	h.insertEvents(2)
-	polled := ids(h.page(head))
-	if len(polled) != 52 || polled[0] != "122" || polled[51] != "71" {
-		t.Fatalf("polled head: %d events, %v...%v", len(polled), polled[:2], polled[len(polled)-1])
+	polled := h.page(head)
+	// The poll brings the two new events and, looking back feedOverlap for
+	// late commits, events the page shows already (it drops those).
+	if got := ids(polled); len(got) < 2 || got[0] != "122" || got[1] != "121" {
+		t.Fatalf("poll: %v", got)
+	}
+	// Anchored at the newest now: the next poll brings nothing newer
+	// (within the overlap, only events the page shows already).
+	again := h.page(html.UnescapeString(hxGet.FindStringSubmatch(polled)[1]))
+	for _, id := range ids(again) {
+		if n, _ := strconv.Atoi(id); n >= 122 {
+			t.Fatalf("second poll brings %s again or anew: %v", id, ids(again))
+		}
+	}
+	// A poll whose read before came later than the overlap after the
+	// newest event looks back no further than it: an idle page is sent
+	// nothing again.
+	u, err := url.Parse(html.UnescapeString(hxGet.FindStringSubmatch(polled)[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := u.Query()
+	v.Set("read", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
+	if got := ids(h.page(u.Path + "?" + v.Encode())); len(got) != 0 {
+		t.Fatalf("idle poll: %v", got)
+	}
+}
+
+// More new events than a poll adds are counted and offered, never dropped:
+// "show" re-anchors the feed at the newest and "load more" then reaches
+// every event, the ones shown before included, each once.
+func TestFeedPollNeverSkips(t *testing.T) {
+	forEachBackend(t, testFeedPollNeverSkips)
+}
+
+func testFeedPollNeverSkips(t *testing.T, h *harness) {
+	h.insertEvents(30)
+	page := h.page("/")
+	head := html.UnescapeString(hxGet.FindStringSubmatch(page)[1])
+	h.insertEvents(120)
+	polled := h.page(head)
+	if n := len(ids(polled)); n != 0 {
+		t.Fatalf("a poll of 120 new events added %d of them", n)
+	}
+	if !strings.Contains(polled, "120 new events — show") {
+		t.Fatalf("no count of the new events: %.600s", polled)
+	}
+	// The poll keeps its anchor, so the count stays true.
+	if again := h.page(html.UnescapeString(hxGet.FindStringSubmatch(polled)[1])); !strings.Contains(again, "120 new events") {
+		t.Fatalf("second poll: %.600s", again)
+	}
+	h.insertEvents(200)
+	if capped := h.page(head); !strings.Contains(capped, "More than 200 new events — show") {
+		t.Fatalf("capped count: %.600s", capped)
+	}
+	feed := h.page(html.UnescapeString(showGet.FindStringSubmatch(polled)[1]))
+	all := ids(feed)
+	next := olderGet.FindStringSubmatch(feed)
+	for next != nil {
+		more := h.page(html.UnescapeString(next[1]))
+		all = append(all, ids(more)...)
+		next = olderGet.FindStringSubmatch(more)
+	}
+	seen := map[string]bool{}
+	for _, id := range all {
+		if seen[id] {
+			t.Fatalf("event %s shown twice", id)
+		}
+		seen[id] = true
+	}
+	if len(all) != 350 || all[0] != "350" || all[349] != "1" {
+		t.Fatalf("reached %d events, %s..%s", len(all), all[0], all[len(all)-1])
+	}
+}
+
+// vitals' own events (sign-ins, tokens, erasures) stay out of the feed
+// until their chip is on; pages are still full and contiguous around them.
+func TestFeedHidesOwnEvents(t *testing.T) {
+	forEachBackend(t, testFeedHidesOwnEvents)
+}
+
+func testFeedHidesOwnEvents(t *testing.T, h *harness) {
+	ctx := context.Background()
+	for i := range 60 {
+		evs := []storage.NewEvent{{Type: "user_registered", Message: fmt.Sprintf("app %d", i)}}
+		if i%2 == 0 {
+			evs = append(evs, storage.NewEvent{Type: storage.TypeSignedIn, Message: "The admin signed in from 10.0.0.1",
+				Details: []byte(`{"address":"10.0.0.1"}`), Source: storage.SourceVitals})
+		}
+		if _, err := h.store.InsertEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := h.page("/")
+	if n := len(ids(page)); n != 50 || strings.Contains(page, "The admin signed in") {
+		t.Fatalf("default feed: %d events, sign-ins shown: %v", n, strings.Contains(page, "The admin signed in"))
+	}
+	more := h.page(html.UnescapeString(olderGet.FindStringSubmatch(page)[1]))
+	if n := len(ids(more)); n != 10 || strings.Contains(more, "signed in") {
+		t.Fatalf("second page: %d events", n)
+	}
+	own := h.page("/partials/feed?type=" + url.QueryEscape(web.OwnChip()))
+	if n := len(ids(own)); n != 30 || !strings.Contains(own, "The admin signed in from 10.0.0.1") {
+		t.Fatalf("own chip: %d events", n)
+	}
+	// The stored English is worded again in the reader's language.
+	ru := h.pageLang("/partials/feed?type="+url.QueryEscape(web.OwnChip()), "ru")
+	if !strings.Contains(ru, "Администратор вошёл с адреса 10.0.0.1") || strings.Contains(ru, "The admin signed in") {
+		t.Fatalf("Russian own events: %.1500s", ru)
 	}
 }
 
@@ -140,7 +252,8 @@ func TestFeedBadQuery(t *testing.T) {
 	for path, field := range map[string]string{
 		"/partials/feed?type=Bad!":                     `"field":"type"`,
 		"/partials/feed?q=" + strings.Repeat("x", 201): `"field":"q"`,
-		"/partials/events?from=yesterday":              `"field":"from"`,
+		"/partials/events?after=yesterday":             `"field":"after"`,
+		"/partials/events?read=-5":                     `"field":"read"`,
 		"/partials/events/older":                       `"field":"before"`,
 		"/partials/events/details?c=1":                 `"field":"c"`,
 	} {
@@ -281,4 +394,43 @@ func pageWeight(t testing.TB, h *harness, path string) (int, map[string]int) {
 		t.Fatalf("only %d parts: %v", len(parts), parts)
 	}
 	return total, parts
+}
+
+// pageLang is page with the browser asking for lang.
+func (h *harness) pageLang(path, lang string) string {
+	h.t.Helper()
+	withLang := func(r *http.Request) { asAdmin(r); r.Header.Set("Accept-Language", lang) }
+	status, _, body := h.do("GET", path, nil, "", withLang)
+	if status != 200 {
+		h.t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	return string(body)
+}
+
+// A commit that began before the newest event shown and landed after the
+// page read the feed (a slow transaction, another instance's clock) is
+// still brought by the next poll.
+func TestFeedPollFindsLateCommits(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.insertEvents(5)
+		head := html.UnescapeString(hxGet.FindStringSubmatch(h.page("/"))[1])
+		at := time.Now().Add(-3 * time.Second)
+		if _, err := h.store.InsertEvents(context.Background(), []storage.NewEvent{{Type: "user_approved", Message: "late commit", OccurredAt: &at}}); err != nil {
+			t.Fatal(err)
+		}
+		if polled := h.page(head); !strings.Contains(polled, "late commit") {
+			t.Fatalf("the poll missed the late commit: %.1500s", polled)
+		}
+	})
+}
+
+// The feed's chip of vitals' own events names the alert engine's types as
+// the engine writes them (web cannot import alerts to share the names).
+func TestOwnChipNamesAlertTypes(t *testing.T) {
+	own := "," + web.OwnChip() + ","
+	for _, typ := range []string{alerts.TypeFiring, alerts.TypeResolved} {
+		if !strings.Contains(own, ","+typ+",") {
+			t.Errorf("the own chip lacks %s: %s", typ, web.OwnChip())
+		}
+	}
 }

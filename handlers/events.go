@@ -530,7 +530,9 @@ func (s *server) eraseEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("erase events: %w", err)
 	}
-	details, _ := json.Marshal(map[string]int64{"deleted": n}) // a map of ints always encodes
+	// The message key and its parameter let the page word it in the
+	// reader's language.
+	details, _ := json.Marshal(map[string]any{"message_key": "event." + storage.TypeEventsErased, "deleted": n}) // always encodes
 	if _, err := s.store.InsertEvents(c.UserContext(), []storage.NewEvent{{
 		Type:    storage.TypeEventsErased,
 		Message: fmt.Sprintf("Erased %d events of one person on request", n),

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -170,29 +174,65 @@ func (s *server) checkPassword(ctx context.Context, password string) (bool, erro
 var errBusy = errors.New("too many sign-ins at once")
 
 // loginPage shows the sign-in form; a signed-in admin goes to the
-// dashboard.
+// dashboard. next is where to go after signing in (a local path, else the
+// dashboard); expired=1 says the session ended, as the page's polls and
+// the dashboard's redirect report it.
 func (s *server) loginPage(c *fiber.Ctx) error {
+	next := localPath(c.Query("next"))
 	if _, ok, _ := s.currentSession(c); ok {
-		return c.Redirect("/", fiber.StatusSeeOther)
+		return c.Redirect(orHome(next), fiber.StatusSeeOther)
 	}
-	msg := ""
+	cat := s.Site.Catalog(s.lang(c))
+	msg, notice := "", ""
 	if _, err := s.sess.key(c.UserContext()); err != nil {
-		msg = s.Site.Catalog(s.lang(c)).MustT("login.unavailable")
+		msg = cat.MustT("login.unavailable")
+	} else if c.Query("expired") == "1" {
+		notice = cat.MustT("login.session_ended")
 	}
-	return s.renderLogin(c, fiber.StatusOK, AdminUser, msg)
+	return s.renderLogin(c, fiber.StatusOK, AdminUser, msg, notice, next)
 }
 
-func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg string) error {
+func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg, notice, next string) error {
 	lang := s.lang(c)
+	back := "/login"
+	if next != "" {
+		back += "?next=" + url.QueryEscape(next)
+	}
 	data := web.Page{
 		Lang:  lang,
 		CSRF:  s.csrfFor(c),
 		Theme: theme(c),
-		Back:  "/login",
-		Login: web.LoginForm{User: user, Error: msg},
+		Back:  back,
+		Login: web.LoginForm{User: user, Error: msg, Notice: notice, Next: next},
 	}
 	c.Status(status)
 	return s.renderHTML(c, lang, "login", data)
+}
+
+// maxNextLen bounds the path kept across a sign-in.
+const maxNextLen = 2000
+
+// localPath is raw when it is a path on this server (with its query),
+// else empty: never another host, a scheme, a protocol-relative "//" or a
+// backslash that a browser reads as one, so that next is no open redirect.
+func localPath(raw string) string {
+	if len(raw) > maxNextLen || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") ||
+		strings.ContainsAny(raw, "\\") || strings.ContainsFunc(raw, unicode.IsControl) || !utf8.ValidString(raw) {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+		return ""
+	}
+	return raw
+}
+
+// orHome is path, or the dashboard when path is empty.
+func orHome(path string) string {
+	if path == "" {
+		return "/"
+	}
+	return path
 }
 
 // login checks the sign-in form: CSRF token, a place in the address's
@@ -202,6 +242,7 @@ func (s *server) renderLogin(c *fiber.Ctx, status int, user, msg string) error {
 // client can flood the feed: the lock-out event carries their count.
 func (s *server) login(c *fiber.Ctx) error {
 	cat := s.Site.Catalog(s.lang(c))
+	next := localPath(formValue(c, "next"))
 	user := formValue(c, "username")
 	if len(user) > 100 {
 		user = user[:100]
@@ -210,10 +251,10 @@ func (s *server) login(c *fiber.Ctx) error {
 	if err != nil {
 		s.log.Warn("sign-in: session key", "err", err)
 		c.Set(fiber.HeaderRetryAfter, "5")
-		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
+		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"), "", next)
 	}
 	if !s.checkCSRF(c, k) {
-		return s.renderLogin(c, fiber.StatusForbidden, user, cat.MustT("login.expired_form"))
+		return s.renderLogin(c, fiber.StatusForbidden, user, cat.MustT("login.expired_form"), "", next)
 	}
 	addr := s.clientAddress(c)
 	now := time.Now()
@@ -226,7 +267,7 @@ func (s *server) login(c *fiber.Ctx) error {
 		// so the attempt gives its place back.
 		s.limiter.release(addr)
 		c.Set(fiber.HeaderRetryAfter, "5")
-		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"))
+		return s.renderLogin(c, fiber.StatusServiceUnavailable, user, cat.MustT("login.unavailable"), "", next)
 	}
 	// One line per password check: the audit trail of guessing, and what
 	// the hostile-client suite counts.
@@ -237,31 +278,34 @@ func (s *server) login(c *fiber.Ctx) error {
 		if failures := s.limiter.fail(addr, time.Now()); failures > 0 {
 			s.recordSignIn(c.UserContext(), storage.TypeLockedOut,
 				fmt.Sprintf("Sign-in from %s locked for %d minutes after %d failed attempts", addr, int(LoginLockout/time.Minute), failures),
-				addr, map[string]any{"failures": failures, "locked_seconds": int(LoginLockout / time.Second)})
+				addr, map[string]any{"failures": failures, "locked_seconds": int(LoginLockout / time.Second), "locked_minutes": int(LoginLockout / time.Minute)})
 			return s.lockedOut(c, user, LoginLockout)
 		}
 		c.Set(fiber.HeaderWWWAuthenticate, cookieChallenge)
-		return s.renderLogin(c, fiber.StatusUnauthorized, user, cat.MustT("login.wrong"))
+		return s.renderLogin(c, fiber.StatusUnauthorized, user, cat.MustT("login.wrong"), "", next)
 	}
 	s.limiter.succeed(addr)
 	_, value := s.sess.issue(k, now)
 	s.setCookie(c, sessionCookie, value, s.sess.ttl)
 	s.setCookie(c, csrfCookie, "", -1)
 	s.recordSignIn(c.UserContext(), storage.TypeSignedIn, "The admin signed in from "+addr, addr, nil)
-	return c.Redirect("/", fiber.StatusSeeOther)
+	return c.Redirect(orHome(next), fiber.StatusSeeOther)
 }
 
 // lockedOut answers 429 with the minutes left, rounded up.
 func (s *server) lockedOut(c *fiber.Ctx, user string, left time.Duration) error {
 	mins := int(math.Ceil(left.Minutes()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(left.Seconds()))))
-	return s.renderLogin(c, fiber.StatusTooManyRequests, user, s.Site.Catalog(s.lang(c)).MustN("login.locked", mins))
+	return s.renderLogin(c, fiber.StatusTooManyRequests, user, s.Site.Catalog(s.lang(c)).MustN("login.locked", mins), "", localPath(formValue(c, "next")))
 }
 
 // recordSignIn stores a sign-in event. The sign-in does not wait long for
 // a slow store, and does not fail with it: the event is logged instead.
+// Its details carry the message key and the parameters the page words it
+// from in the reader's language; message is the English wording for the
+// API and the logs.
 func (s *server) recordSignIn(ctx context.Context, typ, message, addr string, extra map[string]any) {
-	d := map[string]any{"address": addr}
+	d := map[string]any{"message_key": "event." + typ, "address": addr}
 	for k, v := range extra {
 		d[k] = v
 	}
@@ -289,10 +333,7 @@ func (s *server) logout(c *fiber.Ctx) error {
 // setPrefs remembers the language and the theme chosen with the page's
 // switches, then goes back to the page the form was on.
 func (s *server) setPrefs(c *fiber.Ctx) error {
-	back := formValue(c, "back")
-	if back != "/login" {
-		back = "/" // never anywhere else: no open redirect
-	}
+	back := orHome(localPath(formValue(c, "back"))) // never another site: no open redirect
 	k, err := s.sess.key(c.UserContext())
 	if err != nil || !s.checkCSRF(c, k) {
 		return c.Redirect(back, fiber.StatusSeeOther)

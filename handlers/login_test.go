@@ -17,6 +17,7 @@ import (
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
+	"github.com/vitalsdev/vitals/web"
 )
 
 // browser is a client that keeps cookies between requests, as a browser
@@ -290,9 +291,60 @@ func TestSessionKeyKeptInTheStore(t *testing.T) {
 func TestPollAfterSessionEnded(t *testing.T) {
 	h := newSQLiteHarness(t)
 	for _, path := range []string{"/partials/cards", "/partials/events"} {
-		status, hdr, _ := h.do("GET", path, nil, "", func(r *http.Request) { r.Header.Set("HX-Request", "true") })
-		if status != 401 || hdr.Get("HX-Redirect") != "/login" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Cookie ") {
+		status, hdr, _ := h.do("GET", path, nil, "", func(r *http.Request) {
+			r.Header.Set("HX-Request", "true")
+			r.Header.Set("HX-Current-URL", "http://vitals.example/?type=track_added&q=anna")
+		})
+		want := "/login?expired=1&next=" + url.QueryEscape("/?type=track_added&q=anna")
+		if status != 401 || hdr.Get("HX-Redirect") != want || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Cookie ") {
 			t.Errorf("%s: %d %q %q", path, status, hdr.Get("HX-Redirect"), hdr.Get("WWW-Authenticate"))
+		}
+	}
+	// A current URL that is not a path here is not kept.
+	_, hdr, _ := h.do("GET", "/partials/cards", nil, "", func(r *http.Request) {
+		r.Header.Set("HX-Request", "true")
+		r.Header.Set("HX-Current-URL", "http://vitals.example//evil.example/x")
+	})
+	if hdr.Get("HX-Redirect") != "/login?expired=1" {
+		t.Errorf("foreign current URL: %q", hdr.Get("HX-Redirect"))
+	}
+}
+
+// An ended session lands on the form, which says so, and signing in goes
+// back to the same view, filters and search included; next is only ever
+// a path on this server.
+func TestSignInReturnsToTheView(t *testing.T) {
+	h := newSQLiteHarness(t)
+	b := h.browser()
+	b.cookies[handlers.SessionCookieName] = &http.Cookie{Name: handlers.SessionCookieName, Value: "ended"}
+	view := "/?type=track_added&q=anna"
+	status, hdr, _ := b.get(view)
+	loc := hdr.Get("Location")
+	if status != 303 || loc != "/login?expired=1&next="+url.QueryEscape(view) {
+		t.Fatalf("GET %s with an ended session: %d %q", view, status, loc)
+	}
+	delete(b.cookies, handlers.SessionCookieName)
+	_, _, form := b.get(loc)
+	if !strings.Contains(form, "Your session has ended") || !strings.Contains(form, `name="next" value="/?type=track_added&amp;q=anna"`) {
+		t.Fatalf("the form: %.2000s", form)
+	}
+	status, hdr, _ = b.send("POST", "/login", url.Values{"csrf": {token(t, form)}, "username": {"admin"}, "password": {adminPassword}, "next": {view}})
+	if status != 303 || hdr.Get("Location") != view {
+		t.Fatalf("sign-in: %d %q", status, hdr.Get("Location"))
+	}
+	if _, _, page := b.get(hdr.Get("Location")); !strings.Contains(page, `value="track_added" checked`) || !strings.Contains(page, `value="anna"`) {
+		t.Fatal("the view lost its filter")
+	}
+
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)", "evil", "/\x00"} {
+		c := h.browser()
+		_, _, form := c.get("/login?next=" + url.QueryEscape(next))
+		if strings.Contains(form, `name="next"`) {
+			t.Errorf("next=%q is kept on the form", next)
+		}
+		status, hdr, _ := c.send("POST", "/login", url.Values{"csrf": {token(t, form)}, "username": {"admin"}, "password": {adminPassword}, "next": {next}})
+		if status != 303 || hdr.Get("Location") != "/" {
+			t.Errorf("next=%q: %d %q", next, status, hdr.Get("Location"))
 		}
 	}
 }
@@ -309,10 +361,15 @@ func TestLanguageAndThemeSwitches(t *testing.T) {
 	}
 	b.signIn(adminPassword)
 	_, _, dash := b.get("/")
-	for _, want := range []string{"Процессор", "Подключения к базе", "Неприменимо", "События", "Вход администратора"} {
+	for _, want := range []string{"Процессор", "Подключения к базе", "Неприменимо", "События", "Сам vitals"} {
 		if !strings.Contains(dash, want) {
 			t.Errorf("Russian dashboard lacks %q", want)
 		}
+	}
+	// The sign-in is vitals' own event: shown with its chip, in Russian.
+	own := "/?type=" + url.QueryEscape(web.OwnChip())
+	if _, _, p := b.get(own); !strings.Contains(p, "Вход администратора") || !strings.Contains(p, "Администратор вошёл с адреса 0.0.0.0") {
+		t.Errorf("Russian own events: the sign-in is not worded in Russian")
 	}
 	status, hdr, _ := b.send("POST", "/prefs", url.Values{"csrf": {token(t, dash)}, "lang": {"en"}, "theme": {"dark"}, "back": {"/"}})
 	if status != 303 || hdr.Get("Location") != "/" {
@@ -321,8 +378,8 @@ func TestLanguageAndThemeSwitches(t *testing.T) {
 	if c := b.cookies["vitals_lang"]; c == nil || c.Value != "en" || c.MaxAge < 30*24*3600 {
 		t.Fatalf("language cookie: %+v", c)
 	}
-	_, _, dash = b.get("/")
-	if !strings.Contains(dash, `<html lang="en" data-theme="dark">`) || !strings.Contains(dash, "Admin signed in") {
+	_, _, dash = b.get(own)
+	if !strings.Contains(dash, `<html lang="en" data-theme="dark">`) || !strings.Contains(dash, "Admin signed in") || !strings.Contains(dash, "The admin signed in from 0.0.0.0") {
 		t.Fatalf("after the switch: %.200s", dash)
 	}
 	// Back to following the system; the back target cannot leave the site.

@@ -206,6 +206,12 @@ func (o *openAPI) unseen() []string {
 // real store cannot be made to show on demand inside one test.
 type unavailableStore struct{ harnessStore }
 
+type unavailableLog struct{}
+
+func (unavailableLog) ListNotifications(context.Context, int) ([]storage.Notification, error) {
+	return nil, fmt.Errorf("list notifications: %w", storage.ErrUnavailable)
+}
+
 func (unavailableStore) InsertEvents(context.Context, []storage.NewEvent) ([]storage.Event, error) {
 	return nil, fmt.Errorf("insert: %w", storage.ErrUnavailable)
 }
@@ -237,10 +243,14 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	h := newMetricsHarness(t, metricsOptions{store: store, extra: []probes.Probe{
 		probes.NewRedisProbe(nil),
 		probes.NewHTTPProbe([]probes.HTTPTargetConfig{{Name: "app", URL: target.URL}}),
-	}})
+	}, change: func(c *handlers.Config) { c.Notifications = store }})
+	if err := store.EnqueueNotifications(t.Context(), []storage.Notification{{Key: "n-1", Channel: "webhook-ab12", Payload: "{}", CreatedMS: 1000, NextMS: 1000}}); err != nil {
+		t.Fatal(err)
+	}
 	h.sampler.Tick(t.Context())
 	limited := newMetricsHarness(t, metricsOptions{change: func(c *handlers.Config) { c.IngestRate, c.IngestBurst = 0.001, 1 }})
 	down := newMetricsHarness(t, metricsOptions{store: unavailableStore{sqlitetest.Open(t, sqlite.Options{})}, change: func(c *handlers.Config) {
+		c.Notifications = unavailableLog{}
 		c.Health = handlers.NewHealth("test", time.Second, time.Second, handlers.HealthCheck{
 			Name: "database:responseTime", ComponentType: "datastore", Critical: true,
 			Check: func(context.Context) error { return errors.New("connection refused") },
@@ -326,6 +336,10 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "timings, read token", method: "POST", target: "/api/v1/timings", body: `{"routes": []}`, cred: asReader, want: 403},
 		{name: "alerts", method: "GET", target: "/api/v1/alerts", cred: asReader, want: 200},
 		{name: "alerts, no credential", method: "GET", target: "/api/v1/alerts", want: 401},
+		{name: "notifications", method: "GET", target: "/api/v1/notifications", cred: asReader, want: 200},
+		{name: "notifications, no credential", method: "GET", target: "/api/v1/notifications", want: 401},
+		{name: "notifications, ingest token", method: "GET", target: "/api/v1/notifications", cred: asIngest, want: 403},
+		{name: "notifications, store down", h: down, method: "GET", target: "/api/v1/notifications", cred: asReader, want: 503},
 		{name: "alerts, ingest token", method: "GET", target: "/api/v1/alerts", cred: asIngest, want: 403},
 		{name: "timings, not JSON", method: "POST", target: "/api/v1/timings", body: "routes=", contentType: "text/plain", cred: asIngest, want: 415},
 	} {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,11 +329,19 @@ func (s *server) sessionRole(c *fiber.Ctx) (Role, error) {
 }
 
 // signInChallenge is the 401's headers for a browser route: the form to
-// sign in with, and for htmx's polls the page to go to (the session ended).
+// sign in with, and for htmx's polls the page to go to: the form saying
+// the session ended, which then returns to the view the poll came from
+// (HX-Current-URL, kept only as a local path: no open redirect).
 func signInChallenge(c *fiber.Ctx) map[string]string {
 	h := map[string]string{fiber.HeaderWWWAuthenticate: cookieChallenge}
 	if c.Get("HX-Request") == "true" {
-		h["HX-Redirect"] = "/login"
+		v := url.Values{"expired": {"1"}}
+		if u, err := url.Parse(c.Get("HX-Current-URL")); err == nil {
+			if next := localPath(u.RequestURI()); next != "" && next != "/" {
+				v.Set("next", next)
+			}
+		}
+		h["HX-Redirect"] = "/login?" + v.Encode()
 	}
 	return h
 }

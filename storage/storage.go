@@ -42,6 +42,7 @@ type Store interface {
 	SettingStore
 	HistoryStore
 	InstanceStore
+	NotificationStore
 	// Close releases the store's connections.
 	Close() error
 }

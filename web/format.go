@@ -62,6 +62,14 @@ func (f formatter) figure(u probes.Unit, v *float64) string {
 		return f.size(*v)
 	case u == probes.UnitBytesPerSecond:
 		return f.rate(v)
+	case u == probes.UnitCores:
+		// "2 cores", "0.5 cores": a quota is rarely fractional, and "2.00"
+		// reads as a measurement.
+		s := f.decimal(*v, 2)
+		if strings.ContainsAny(s, ".,") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".,")
+		}
+		return s
 	case u == probes.UnitCount || u == probes.UnitStatusCode || u == probes.UnitBool:
 		return strconv.FormatFloat(math.Round(*v), 'f', 0, 64)
 	}
@@ -79,6 +87,8 @@ func (f formatter) funcs() template.FuncMap {
 		"titles":  f.titles,
 		"mins":    f.minutes,
 		"form":    func(key, category string) string { return f.c.Forms(key)[category] },
+		"reason":  f.reason,
+		"rows":    f.rows,
 	}
 }
 
@@ -402,16 +412,20 @@ func ParseCursor(s string) (storage.EventCursor, bool) {
 }
 
 // Bar is the stacked bar of the database connections card, in percent of
-// max_connections: active, idle, idle in transaction, and the sessions in
-// any other state.
+// max_connections: this database's sessions active, idle and idle in
+// transaction, then every other session of the server (other databases,
+// other states), so that the bar's length is what runs out.
 type Bar struct {
 	Active, Idle, InTx, Other Segment
+	// OtherN is how many sessions the Other segment stands for.
+	OtherN int64
 }
 
 // Segment is one part of a Bar: where it starts and how wide it is.
 type Segment struct{ X, W float64 }
 
-// ConnectionBar lays out the connections by state against the maximum.
+// ConnectionBar lays out the server's sessions by state against the
+// maximum (this database's alone when the server's count is unknown).
 func ConnectionBar(d probes.Database) Bar {
 	if d.Connections == nil || d.MaxConnections == nil || *d.MaxConnections <= 0 {
 		return Bar{}
@@ -424,12 +438,15 @@ func ConnectionBar(d probes.Database) Bar {
 		return float64(*p)
 	}
 	total := val(d.Connections)
+	if d.ServerConnections != nil && val(d.ServerConnections) > total {
+		total = val(d.ServerConnections)
+	}
 	a, i, tx := val(d.ConnectionsActive), val(d.ConnectionsIdle), val(d.ConnectionsIdleInTransaction)
 	other := total - a - i - tx
 	if other < 0 {
 		other = 0
 	}
-	var b Bar
+	b := Bar{OtherN: int64(other)}
 	x := 0.0
 	for _, seg := range []struct {
 		dst *Segment
@@ -467,6 +484,7 @@ func Cards(s *probes.Snapshot, t Thresholds) []Card {
 		{"card.db_latency", t.DatabaseLatency(s.Database)},
 		{"card.redis", s.Redis.State},
 		{"card.http", s.HTTPLevel()},
+		{"card.api", s.App.State},
 	}
 }
 
@@ -493,7 +511,7 @@ func Summarize(s *probes.Snapshot, t Thresholds) Summary {
 	// Counted by source, not by card: a stopped database is "1 down",
 	// though both of its cards say so.
 	ls := []probes.Level{s.CPU.State, s.Memory.State, s.DiskLevel(), s.Load.State, s.Network.State,
-		s.Database.State, s.Redis.State, s.HTTPLevel()}
+		s.Database.State, s.Redis.State, s.HTTPLevel(), s.App.State}
 	for _, l := range ls {
 		switch l {
 		case probes.LevelDown:
@@ -538,4 +556,122 @@ func (f formatter) titles(keys []string) string {
 		out[i] = f.c.MustT(k)
 	}
 	return strings.Join(out, ", ")
+}
+
+// reasonKeys are the catalogue keys of the reasons the probes give, in
+// English in the JSON and /metrics, so that the page says them in its
+// language.
+func reasonKey(r string) string {
+	switch r {
+	case "warming up":
+		return "reason.warming_up"
+	case "REDIS_URL is not set":
+		return "reason.redis_not_set"
+	case "no database configured":
+		return "reason.no_database"
+	case "SQLite runs inside the vitals process: no connections to count":
+		return "reason.sqlite_connections"
+	case "no connection pool to read the figures from":
+		return "reason.no_pool"
+	case "connection refused":
+		return "reason.refused"
+	case "authentication failed":
+		return "reason.auth_failed"
+	case "database does not exist":
+		return "reason.no_such_database"
+	case "too many connections":
+		return "reason.too_many_connections"
+	case "server is shutting down or starting up":
+		return "reason.pg_restarting"
+	case "permission denied":
+		return "reason.permission_denied"
+	case "cannot connect to PostgreSQL":
+		return "reason.pg_unreachable"
+	case "TLS certificate verification failed":
+		return "reason.tls_cert"
+	case "TLS handshake failed (plain HTTP server?)":
+		return "reason.tls_handshake"
+	case "connection closed by the server":
+		return "reason.closed"
+	case "invalid URL":
+		return "reason.invalid_url"
+	case "waiting for the target to start listening":
+		return "reason.starting"
+	case "no effective cores":
+		return "reason.no_cores"
+	case "max_connections is not a positive number":
+		return "reason.bad_max"
+	}
+	return ""
+}
+
+// reason words a probe's reason in the page's language: a known reason
+// or "timeout after 5s", after the operation that failed ("PING: ");
+// anything else (an error's own text) as the probe gave it.
+func (f formatter) reason(r string) string {
+	op, rest := "", r
+	for _, p := range [...]string{"SELECT 1: ", "PING: ", "INFO: "} {
+		if strings.HasPrefix(r, p) {
+			op, rest = p, r[len(p):]
+			break
+		}
+	}
+	if d, ok := strings.CutPrefix(rest, "timeout after "); ok {
+		return op + f.c.MustT("reason.timeout", "d", d)
+	}
+	if k := reasonKey(rest); k != "" {
+		return op + f.c.MustT(k)
+	}
+	return r
+}
+
+// rows writes the feed's lines for items: the markup the items template
+// describes, built here because html/template's per-action escaping through
+// reflection cost most of the page's render (12 actions an event, 50
+// events). Every text and attribute value is escaped with
+// template.HTMLEscapeString; attributes are always double-quoted.
+func (f formatter) rows(items []Item) template.HTML {
+	dl := template.HTMLEscapeString(f.c.MustT("feed.details"))
+	var b strings.Builder
+	b.Grow(len(items) * 320)
+	esc := func(s string) { b.WriteString(template.HTMLEscapeString(s)) }
+	for i := range items {
+		it := &items[i]
+		if it.Day != "" {
+			b.WriteString(`<li class="day" data-day="`)
+			esc(it.Day)
+			b.WriteString(`">`)
+			esc(it.DayLabel)
+			b.WriteString("</li>")
+		}
+		b.WriteString(`<li id="e`)
+		b.WriteString(strconv.FormatInt(it.ID, 10))
+		b.WriteString(`"><svg class="i" aria-hidden="true"><use href="#`)
+		esc(it.Icon)
+		b.WriteString(`"/></svg><b class="t">`)
+		esc(it.Label)
+		b.WriteString(`</b><span class="m">`)
+		esc(it.Message)
+		if it.Email != "" {
+			b.WriteString(` <span class="u">`)
+			esc(it.Email)
+			b.WriteString("</span>")
+		}
+		b.WriteString(`</span><time datetime="`)
+		esc(it.ISO)
+		b.WriteString(`" title="`)
+		esc(it.Ago)
+		b.WriteString(`">`)
+		esc(it.Time)
+		b.WriteString("</time>")
+		if it.HasDetails {
+			b.WriteString(`<details data-c="`)
+			esc(it.Cursor)
+			b.WriteString(`"><summary><span class="sr-only">`)
+			b.WriteString(dl)
+			b.WriteString(`</span></summary><div class="dt"></div></details>`)
+		}
+		b.WriteString("</li>\n")
+	}
+	return template.HTML(b.String()) //nolint:gosec // every value above is escaped
 }

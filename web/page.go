@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"time"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -32,6 +33,19 @@ type Page struct {
 	// Fragment is true when the cards are rendered alone (polled): the
 	// header's summary then travels with them as an out-of-band swap.
 	Fragment bool
+	// Alerts are the alerts pending or firing now, firing first.
+	Alerts []Alert
+}
+
+// Alert is one alert the page lists above the cards.
+type Alert struct {
+	Rule   string
+	Series string
+	Phase  string // pending or firing
+	Since  time.Time
+	// Value is the figure that made it fire, formatted; "" for a state.
+	Value string
+	Level probes.Level
 }
 
 // LoginForm is what the sign-in page shows besides the form itself.
@@ -39,6 +53,10 @@ type LoginForm struct {
 	User string
 	// Error is the message above the form, already in the page's language.
 	Error string
+	// Notice is a calm message above the form (the session ended).
+	Notice string
+	// Next is the local path to return to after signing in.
+	Next string
 }
 
 // Feed is the activity feed's part of a page.
@@ -54,8 +72,14 @@ type Feed struct {
 	Filtered bool
 	// Unavailable is true when the store could not be read.
 	Unavailable bool
-	// HeadURL is what the newest part of the feed polls.
-	HeadURL string
+	// NewURL is what the feed polls: the events after the newest shown.
+	NewURL string
+	// NewCount, when not zero, is how many new events a poll found, too
+	// many to add at once; NewCapped says there may be more. ShowURL
+	// reloads the feed from the newest (with the same filter).
+	NewCount  int
+	NewCapped bool
+	ShowURL   string
 	// OlderURL loads the page after the events shown; empty at the end.
 	OlderURL string
 }
@@ -68,9 +92,13 @@ type Item struct {
 	Label   string
 	Message string
 	Email   string
-	// ISO is the RFC 3339 time, Exact the time in the page's zone, Ago the
-	// relative time in the page's language.
-	ISO, Exact, Ago string
+	// ISO is the RFC 3339 time, Time its clock part in the page's zone
+	// (shown, under the day's separator), Ago the relative time in the
+	// page's language (on hover).
+	ISO, Time, Ago string
+	// Day and DayLabel are set on the first event of each day (in the
+	// page's zone): the feed puts a separator above it.
+	Day, DayLabel string
 	// Cursor is the event's position, for fetching its details.
 	Cursor     string
 	HasDetails bool
@@ -105,29 +133,48 @@ type EventType struct {
 	// Key is the catalogue key of its label.
 	Key  string
 	Icon string
+	// Own is true for vitals' own events, which the feed hides unless
+	// their chip is on.
+	Own bool
 }
 
 // EventTypes lists the types the feed has a label and an icon for: the
-// seed's six, then vitals' own sign-in events.
+// seed's six, then vitals' own.
 func EventTypes() []EventType {
 	return []EventType{
-		{"user_registered", "type.user_registered", "i-reg"},
-		{"user_approved", "type.user_approved", "i-ok"},
-		{"user_rejected", "type.user_rejected", "i-rej"},
-		{"stream_started", "type.stream_started", "i-play"},
-		{"stream_stopped", "type.stream_stopped", "i-stop"},
-		{"track_added", "type.track_added", "i-track"},
-		{storage.TypeSignedIn, "type.admin.signed_in", "i-key"},
-		{storage.TypeSignInFailed, "type.admin.sign_in_failed", "i-key"},
-		{storage.TypeLockedOut, "type.admin.locked_out", "i-key"},
+		{"user_registered", "type.user_registered", "i-reg", false},
+		{"user_approved", "type.user_approved", "i-ok", false},
+		{"user_rejected", "type.user_rejected", "i-rej", false},
+		{"stream_started", "type.stream_started", "i-play", false},
+		{"stream_stopped", "type.stream_stopped", "i-stop", false},
+		{"track_added", "type.track_added", "i-track", false},
+		{storage.TypeSignedIn, "type.admin.signed_in", "i-key", true},
+		{storage.TypeSignInFailed, "type.admin.sign_in_failed", "i-key", true},
+		{storage.TypeLockedOut, "type.admin.locked_out", "i-key", true},
+		{storage.TypeTokenCreated, "type.token.created", "i-key", true},
+		{storage.TypeTokenRevoked, "type.token.revoked", "i-key", true},
+		{storage.TypeEventsErased, "type.events.erased", "i-key", true},
+		// The alert engine's transitions (alerts.TypeFiring, TypeResolved;
+		// web may not import alerts).
+		{"alert.firing", "type.alert.firing", "i-rej", true},
+		{"alert.resolved", "type.alert.resolved", "i-ok", true},
 	}
 }
 
 // OtherIcon is the icon of a type vitals has no label for.
 const OtherIcon = "i-dot"
 
-// SignInChip is the chip value that selects every sign-in event.
-const SignInChip = storage.TypeSignedIn + "," + storage.TypeSignInFailed + "," + storage.TypeLockedOut
+// OwnChip is the chip value that selects every one of vitals' own event
+// types (sign-ins, tokens, erasures).
+func OwnChip() string {
+	var own []string
+	for _, et := range EventTypes() {
+		if et.Own {
+			own = append(own, et.Type)
+		}
+	}
+	return strings.Join(own, ",")
+}
 
 func eventType(t string) (EventType, bool) {
 	for _, et := range EventTypes() {
@@ -139,8 +186,8 @@ func eventType(t string) (EventType, bool) {
 }
 
 // Chips returns the feed's type filters with those in selected checked:
-// one per seed type, one for the sign-ins, and one for each other selected
-// type so that it can be unchecked.
+// one per seed type, one for vitals' own events, and one for each other
+// selected type so that it can be unchecked.
 func Chips(selected []string) []Chip {
 	sel := map[string]bool{}
 	for _, t := range selected {
@@ -148,21 +195,21 @@ func Chips(selected []string) []Chip {
 	}
 	var chips []Chip
 	known := map[string]bool{}
+	group := true
 	for _, et := range EventTypes() {
 		known[et.Type] = true
-		if et.Icon == "i-key" {
+		if et.Own {
+			group = group && sel[et.Type]
 			continue
 		}
 		chips = append(chips, Chip{Value: et.Type, Key: et.Key, Icon: et.Icon, Checked: sel[et.Type]})
 	}
-	chips = append(chips, Chip{Value: SignInChip, Key: "chip.signins", Icon: "i-key",
-		Checked: sel[storage.TypeSignedIn] && sel[storage.TypeSignInFailed] && sel[storage.TypeLockedOut]})
-	group := chips[len(chips)-1].Checked
+	chips = append(chips, Chip{Value: OwnChip(), Key: "chip.own", Icon: "i-key", Checked: group})
 	added := map[string]bool{}
 	for _, t := range selected {
-		if et, ok := eventType(t); ok && et.Icon == "i-key" && !group && !added[t] {
-			// One sign-in type picked on its own (by URL): show it so that
-			// it can be unchecked.
+		if et, ok := eventType(t); ok && et.Own && !group && !added[t] {
+			// One of vitals' own types picked on its own (by URL): show
+			// it so that it can be unchecked.
 			added[t] = true
 			chips = append(chips, Chip{Value: t, Key: et.Key, Icon: et.Icon, Checked: true})
 			continue

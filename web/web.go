@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"mime"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,21 +143,41 @@ func (s *Site) Catalog(lang Lang) *Catalog {
 }
 
 // Items words events for the feed in lang: labels, icons, the exact time
-// in loc and the time relative to now.
+// in loc, the time relative to now, and the day above the first event of
+// each day.
 func (s *Site) Items(lang Lang, now time.Time, loc *time.Location, events []storage.Event) []Item {
 	f := formatter{c: s.Catalog(lang)}
+	if loc == nil {
+		loc = time.UTC
+	}
+	today := now.In(loc).Format(time.DateOnly)
+	yesterday := now.In(loc).AddDate(0, 0, -1).Format(time.DateOnly)
 	out := make([]Item, len(events))
+	prev := ""
 	for i, e := range events {
+		at := e.CreatedAt.In(loc)
 		it := Item{
 			ID:         e.ID,
 			Icon:       TypeIcon(e.Type),
 			Label:      f.typeLabel(e.Type),
-			Message:    e.Message,
+			Message:    s.message(f, e),
 			ISO:        e.CreatedAt.UTC().Format(time.RFC3339Nano),
-			Exact:      Clock(loc, e.CreatedAt),
+			Time:       at.Format(time.TimeOnly),
 			Ago:        f.Ago(now, e.CreatedAt),
 			Cursor:     FormatCursor(e.CreatedAt, e.ID),
 			HasDetails: len(e.Details) > 0,
+		}
+		if day := at.Format(time.DateOnly); day != prev {
+			prev = day
+			it.Day = day
+			switch day {
+			case today:
+				it.DayLabel = f.c.MustT("feed.today", "date", day, "zone", at.Format("MST"))
+			case yesterday:
+				it.DayLabel = f.c.MustT("feed.yesterday", "date", day, "zone", at.Format("MST"))
+			default:
+				it.DayLabel = f.c.MustT("feed.day", "date", day, "zone", at.Format("MST"))
+			}
 		}
 		if e.UserEmail != nil {
 			it.Email = *e.UserEmail
@@ -180,4 +202,54 @@ func (s *Site) Render(w io.Writer, lang Lang, name string, data any) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// message is an event's text in the reader's language: vitals' own events
+// are worded from the catalogue (their details' message_key, else "event."
+// and the type) with the parameters their details carry, so that the Russian page reads Russian.
+// An event whose details lack a parameter the wording needs (one stored
+// before the wording existed), and every application event, shows its
+// stored message.
+func (s *Site) message(f formatter, e storage.Event) string {
+	if e.Source != storage.SourceVitals {
+		return e.Message
+	}
+	var params map[string]any
+	if len(e.Details) > 0 && json.Unmarshal(e.Details, &params) != nil {
+		return e.Message
+	}
+	key, _ := params["message_key"].(string)
+	if key == "" {
+		key = "event." + e.Type // stored before events carried their key
+	}
+	text, err := f.c.T(key)
+	if err != nil || !strings.HasPrefix(key, "event.") {
+		return e.Message
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(text, '{')
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		j := strings.IndexByte(text[i:], '}')
+		if j < 0 {
+			return e.Message
+		}
+		v, ok := params[text[i+1:i+j]]
+		if !ok {
+			return e.Message
+		}
+		b.WriteString(text[:i])
+		switch x := v.(type) {
+		case string:
+			b.WriteString(x)
+		case float64:
+			b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
+		default:
+			return e.Message
+		}
+		text = text[i+j+1:]
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,7 +81,7 @@ func TestEveryKeyIsInTheCatalogues(t *testing.T) {
 	for _, k := range binaryUnits() {
 		keys[k] = true
 	}
-	for _, k := range []string{"na", "chip.signins", "fmt.percent", "fmt.ms", "fmt.size", "fmt.per_second",
+	for _, k := range []string{"na", "chip.own", "fmt.percent", "fmt.ms", "fmt.size", "fmt.per_second",
 		"time.just_now", "time.seconds_ago", "time.minutes_ago", "time.hours_ago", "time.days_ago",
 		"login.wrong", "login.locked", "login.expired_form", "login.unavailable"} {
 		keys[k] = true
@@ -155,6 +156,10 @@ func TestFormatting(t *testing.T) {
 		{en.percent(ptr(12.46)), "12.5 %"},
 		{ru.percent(ptr(12.46)), "12,5 %"},
 		{en.percent(nil), "N/A"},
+		{en.figure(probes.UnitCores, ptr(2.0)), "2"},
+		{ru.figure(probes.UnitCores, ptr(0.5)), "0,5"},
+		{en.figure(probes.UnitCores, ptr(1.25)), "1.25"},
+		{en.figure(probes.UnitCores, ptr(10.0)), "10"},
 		{ru.percent(nil), "Н/Д"},
 		{en.bytes(ptr(uint64(512))), "512 B"},
 		{en.bytes(ptr(uint64(1536))), "1.5 KiB"},
@@ -187,10 +192,17 @@ func TestConnectionBar(t *testing.T) {
 	d := probes.Database{Connections: ptr(int64(10)), MaxConnections: ptr(int64(100)),
 		ConnectionsActive: ptr(int64(2)), ConnectionsIdle: ptr(int64(5)), ConnectionsIdleInTransaction: ptr(int64(1))}
 	b := ConnectionBar(d)
-	want := Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 2}}
+	want := Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 2}, OtherN: 2}
 	if b != want {
 		t.Fatalf("%+v, want %+v", b, want)
 	}
+	// On a shared server the bar is every session of the server: the other
+	// databases' 30 lengthen the last segment, which the thresholds judge.
+	d.ServerConnections = ptr(int64(40))
+	if b, want := ConnectionBar(d), (Bar{Active: Segment{0, 2}, Idle: Segment{2, 5}, InTx: Segment{7, 1}, Other: Segment{8, 32}, OtherN: 32}); b != want {
+		t.Fatalf("server-wide: %+v, want %+v", b, want)
+	}
+	d.ServerConnections = nil
 	// More sessions than the maximum (superusers' reserve) never overflow.
 	d.Connections, d.ConnectionsIdle = ptr(int64(130)), ptr(int64(127))
 	b = ConnectionBar(d)
@@ -230,12 +242,12 @@ func TestChips(t *testing.T) {
 	if c, ok := byValue["payment.failed"]; !ok || !c.Checked || c.Key != "" || c.Icon != OtherIcon {
 		t.Errorf("other type chip: %+v", c)
 	}
-	if c, ok := byValue["admin.signed_in"]; !ok || !c.Checked || byValue[SignInChip].Checked {
+	if c, ok := byValue["admin.signed_in"]; !ok || !c.Checked || byValue[OwnChip()].Checked {
 		t.Errorf("a single sign-in type: %+v", c)
 	}
-	all := Chips([]string{storage.TypeSignedIn, storage.TypeSignInFailed, storage.TypeLockedOut})
-	if len(all) != 7 || !all[6].Checked {
-		t.Errorf("sign-in group: %+v", all)
+	all := Chips(strings.Split(OwnChip(), ","))
+	if len(all) != 7 || !all[6].Checked || all[6].Value != OwnChip() {
+		t.Errorf("vitals' own group: %+v", all)
 	}
 }
 
@@ -259,6 +271,12 @@ func fullSnapshot() probes.Snapshot {
 		HTTP: []probes.HTTPTarget{{Status: ok, Name: "api", URL: "http://app/health", Code: ptr(200), Healthy: ptr(true), LatencyMS: ptr(12.0)},
 			{Status: probes.StatusUnavailable, Name: "cdn", URL: "http://cdn/", Reason: "timed out after 2s"}},
 		API: probes.API{Status: ok, WindowSeconds: ptr(300.0), Requests: ptr(uint64(21)), ErrorPercent: ptr(0.0), P50MS: ptr(1.0), P95MS: ptr(4.0), P99MS: ptr(9.0)},
+		App: probes.App{Status: ok, WindowSeconds: ptr(300.0), Requests: ptr(uint64(420)), RatePerSecond: ptr(1.4), ErrorPercent: ptr(0.5),
+			P50MS: ptr(3.0), P95MS: ptr(1250.0), P99MS: ptr(2100.0)},
+		AppRoutes: []probes.AppRoute{
+			{Status: ok, Name: "GET /reports/{name}", Method: "GET", Route: "/reports/{name}", Requests: ptr(uint64(20)), P95MS: ptr(2050.0)},
+			{Status: ok, Name: "POST /playlist/tracks", Method: "POST", Route: "/playlist/tracks", Requests: ptr(uint64(400)), P95MS: ptr(4.0)},
+		},
 	}
 }
 
@@ -287,8 +305,8 @@ func TestTemplatesRender(t *testing.T) {
 			snap.Assess(DefaultThresholds())
 			page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
 				PollSeconds: 30, Backend: "postgres", CSRF: "token", Back: "/",
-				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), HeadURL: "/partials/events", OlderURL: "/partials/events/older?before=1-1"}}
-			for _, tmpl := range []string{"page", "cards", "feed", "feed-head", "older", "login"} {
+				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
+			for _, tmpl := range []string{"page", "cards", "feed", "news", "older", "login"} {
 				var buf bytes.Buffer
 				if err := s.Render(&buf, lang, tmpl, page); err != nil {
 					t.Fatalf("%s %s %s: %v", lang, name, tmpl, err)
@@ -312,7 +330,8 @@ func TestTemplatesRender(t *testing.T) {
 			}
 			if name == "up" && (!strings.Contains(out, `id="card-cpu" data-state="critical"`) || !strings.Contains(out, `id="card-disk-0" data-state="warning"`) ||
 				!strings.Contains(out, `class="card s-down" id="card-http"`) || !strings.Contains(out, `id="card-db-connections" data-state="ok"`) ||
-				!strings.Contains(out, `7 <small>/ 100</small>`)) {
+				!strings.Contains(out, `7 <small>/ 100</small>`) ||
+				!strings.Contains(out, `id="card-app" data-state="critical"`) || !strings.Contains(out, `title="GET /reports/{name}">GET /reports/{name}</span>`)) {
 				t.Errorf("%s up: states wrong:\n%s", lang, out)
 			}
 		}
@@ -366,5 +385,105 @@ func TestFigWordsByUnit(t *testing.T) {
 	}
 	if _, err := en.fig(&snap, "cpu.pecrent"); err == nil {
 		t.Error("an unknown series is no error")
+	}
+}
+
+// The probes' reasons are English in the JSON; the page says them in its
+// language, after the operation that failed, and any text it has no
+// wording for as the probe gave it.
+func TestReasonsInThePagesLanguage(t *testing.T) {
+	s := newSite(t)
+	en, ru := formatter{c: s.Catalog(English)}, formatter{c: s.Catalog(Russian)}
+	for got, want := range map[string]string{
+		ru.reason("timeout after 5s"):                                               "нет ответа за 5s",
+		ru.reason("PING: connection refused"):                                       "PING: в подключении отказано",
+		ru.reason(probes.RedisNotConfiguredReason):                                  "REDIS_URL не задан",
+		ru.reason("SQLite runs inside the vitals process: no connections to count"): "SQLite работает внутри процесса vitals: подключений нет",
+		ru.reason("dial tcp 10.0.0.1:5432: no route to host"):                       "dial tcp 10.0.0.1:5432: no route to host",
+		en.reason("timeout after 2s"):                                               "timeout after 2s",
+		en.reason(probes.ReasonStarting):                                            probes.ReasonStarting,
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+	// Every reason with a key is worded in both languages.
+	for _, r := range []string{"warming up", "no database configured", "no connection pool to read the figures from",
+		"authentication failed", "database does not exist", "too many connections", "server is shutting down or starting up",
+		"permission denied", "cannot connect to PostgreSQL", "TLS certificate verification failed",
+		"TLS handshake failed (plain HTTP server?)", "connection closed by the server", "invalid URL", "no effective cores",
+		"max_connections is not a positive number"} {
+		k := reasonKey(r)
+		if k == "" || !s.Catalog(English).Has(k) || !s.Catalog(Russian).Has(k) {
+			t.Errorf("reason %q: key %q not in both catalogues", r, k)
+		}
+		if en.reason(r) != r {
+			t.Errorf("English rewords %q as %q", r, en.reason(r))
+		}
+	}
+}
+
+// The feed's lines are written by rows, not the template: every value an
+// event carries is escaped there, in text and in attributes alike.
+func TestFeedRowsEscape(t *testing.T) {
+	s := newSite(t)
+	f := formatter{c: s.Catalog(English)}
+	email := `a"b@example.com`
+	items := s.Items(English, time.Now(), time.UTC, []storage.Event{{ID: 7, Type: "x.y", Message: `"><img src=x onerror=alert(1)>&`,
+		UserEmail: &email, Details: json.RawMessage(`{"a":1}`), CreatedAt: time.Now()}})
+	out := string(f.rows(items))
+	for _, bad := range []string{"<img", `a"b@`, `">&<`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("unescaped %q in %s", bad, out)
+		}
+	}
+	for _, want := range []string{`&#34;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;`, `a&#34;b@example.com`, `<li id="e7">`, `<details data-c="`, `<li class="day" data-day="`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rows lack %q: %s", want, out)
+		}
+	}
+}
+
+// The alert engine's types are vitals' own, under the chip of its own
+// events; web names them by string, as it may not import alerts.
+func TestOwnChipHoldsAlerts(t *testing.T) {
+	own := strings.Split(OwnChip(), ",")
+	for _, typ := range []string{"alert.firing", "alert.resolved", storage.TypeSignedIn, storage.TypeTokenCreated, storage.TypeEventsErased} {
+		if !slices.Contains(own, typ) {
+			t.Errorf("the own chip lacks %s: %v", typ, own)
+		}
+	}
+	for _, et := range EventTypes() {
+		if et.Own != (storage.ReservedPrefix(et.Type) != "") {
+			t.Errorf("%s: own %v, reserved prefix %q", et.Type, et.Own, storage.ReservedPrefix(et.Type))
+		}
+	}
+}
+
+// Firing and pending alerts are listed above the cards, in both languages.
+func TestAlertsStrip(t *testing.T) {
+	s := newSite(t)
+	snap := fullSnapshot()
+	snap.Assess(DefaultThresholds())
+	v := "97.5"
+	for lang, want := range map[Lang]string{"en": "firing since", "ru": "срабатывает с"} {
+		page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
+			Alerts: []Alert{{Rule: "cpu_high", Series: "cpu.percent", Phase: "firing", Since: time.Now(), Value: v},
+				{Rule: "db_down", Series: "database", Phase: "pending", Since: time.Now(), Level: probes.LevelDown}}}
+		var buf bytes.Buffer
+		if err := s.Render(&buf, lang, "cards", page); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if !strings.Contains(out, `id="alerts" role="alert"`) || !strings.Contains(out, "<b>cpu_high</b> <code>cpu.percent</code> "+want) ||
+			!strings.Contains(out, "97.5") || !strings.Contains(out, `class="a-pending"`) {
+			t.Errorf("%s: %s", lang, out[:min(len(out), 800)])
+		}
+	}
+	page := Page{Lang: "en", Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC}
+	var buf bytes.Buffer
+	_ = s.Render(&buf, "en", "cards", page)
+	if strings.Contains(buf.String(), `id="alerts"`) {
+		t.Error("an empty strip without alerts")
 	}
 }

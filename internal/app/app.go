@@ -16,10 +16,12 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/internal/logging"
@@ -71,9 +73,13 @@ type App struct {
 	redis       *redis.Client
 	latency     *probes.LatencyWindow
 	appTimings  *probes.AppTimings
-	sampler     *probes.Sampler
-	health      *handlers.Health
-	http        httpServer
+	alerts      *alerts.Engine
+	// leaseHeld is whether this instance held the history lease at its
+	// last roll-up, for the alerts' shared rules.
+	leaseHeld atomic.Bool
+	sampler   *probes.Sampler
+	health    *handlers.Health
+	http      httpServer
 
 	// serving is set by Run when it starts the HTTP server's goroutine;
 	// served is closed when that goroutine has returned, with its error
@@ -329,6 +335,7 @@ func (a *App) buildHTTP(site *web.Site) {
 	if wh, ok := a.store.store.(writeHealthy); ok {
 		metrics.CountWriteFailures(wh.WriteHealth().Failures)
 	}
+	a.alerts = a.newAlerts()
 	a.http = handlers.New(handlers.Config{
 		Store: a.secrets, Snapshots: a.sampler, Creds: a.creds, Site: site, Health: a.health,
 		Logger: a.logger, PollInterval: cfg.PollInterval, Latency: a.latency,
@@ -336,7 +343,8 @@ func (a *App) buildHTTP(site *web.Site) {
 		RequestLog: reqLog,
 		SessionKey: []byte(cfg.SessionKey), SessionKeys: a.sessionKeys, SessionTTL: cfg.SessionTTL, TrustProxy: cfg.TrustProxy,
 		Location: cfg.Timezone, Thresholds: cfg.Thresholds,
-		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst, AppTimings: a.appTimings,
+		IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst, AppTimings: a.appTimings, AlertRules: a.alerts,
+		Notifications: a.store.store, ChannelLabels: channelLabels(cfg.Channels),
 		Requests: a.requests,
 	})
 	a.onClose("http server", a.stopHTTP)
@@ -431,6 +439,9 @@ func (a *App) startAfterServing() {
 	})
 	a.work.Go(a.loadAdmin)
 	a.work.Go(a.runHistory)
+	a.work.Go(a.runAlerts)
+	a.work.Go(a.runNotifications)
+	a.work.Go(a.runHeartbeat)
 }
 
 // loadAdmin loads (or on a first start makes) the admin password, which

@@ -58,6 +58,7 @@ func (a *App) runHistory(ctx context.Context) {
 			a.logger.Warn("history: register instance", "err", err)
 		}
 		held, err := roller.Run(ctx, now)
+		a.leaseHeld.Store(held)
 		if err != nil && ctx.Err() == nil {
 			a.logger.Warn("history: roll up", "err", err)
 		}

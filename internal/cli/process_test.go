@@ -81,6 +81,7 @@ var bannerURL = regexp.MustCompile(`serving http://localhost:(\d+)`)
 func startVitals(t testing.TB, bin string, env map[string]string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
+	cmd.Dir = t.TempDir() // a default ./data lands there, not in the tree
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -169,6 +170,7 @@ func runVitals(t testing.TB, bin string, env map[string]string, stdin string, ar
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = t.TempDir() // a default ./data lands there, not in the tree
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

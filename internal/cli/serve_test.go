@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,8 +15,25 @@ import (
 )
 
 func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if k == "VITALS_DATA_DIR" && m[k] == "" {
+			// Never the default ./data, which is this package's source
+			// directory here: a test's secrets file landed in the tree.
+			return testDataDir
+		}
+		return m[k]
+	}
 }
+
+// testDataDir is the data directory of the commands a test runs without
+// one of its own.
+var testDataDir = func() string {
+	dir, err := os.MkdirTemp("", "vitals-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}()
 
 // startServe runs the real start-up path on a free port and returns the
 // base URL; the server stops when the test ends.

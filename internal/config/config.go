@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vitalsdev/vitals/alerts"
+	"github.com/vitalsdev/vitals/notify"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -60,6 +63,12 @@ type Config struct {
 	TrustProxy bool
 	Timezone   *time.Location
 	Thresholds web.Thresholds
+	// AlertRules are the built-in rules with VITALS_ALERTS over them.
+	AlertRules []alerts.Rule
+	// Channels are VITALS_NOTIFY's.
+	Channels []notify.Channel
+	// HeartbeatURL is called every sample interval (VITALS_HEARTBEAT_URL).
+	HeartbeatURL string
 }
 
 // Setting describes one variable: its flag, default, meaning, and how it is
@@ -80,7 +89,7 @@ func (s Setting) FlagName() string {
 }
 
 func Settings() []Setting {
-	return slices.Concat(coreSettings(), dashboardSettings(), accessSettings(), sourceSettings())
+	return slices.Concat(coreSettings(), dashboardSettings(), accessSettings(), sourceSettings(), alertSettings())
 }
 
 // coreSettings are where vitals listens and stores, and its pace.

@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener) {
 		{"HistoryChunks", testHistoryChunks},
 		{"LeaseAndRollup", testLeaseAndRollup},
 		{"Instances", testInstances},
+		{"Notifications", testNotifications},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

@@ -14,7 +14,6 @@
   var timer = 0;
   var manual = false;
   var states = cardStates();
-  var seen = eventIds();
 
   function poll() {
     htmx.trigger(body, "vitals:poll");
@@ -74,11 +73,32 @@
     });
     return m;
   }
-  function eventIds() {
-    var m = {};
-    // Only the polled head: pages loaded with "Load more" are not new.
-    document.querySelectorAll("#feed-head li").forEach(function (li) { m[li.id] = true; });
-    return m;
+  // A poll's events arrive as a list of their own below the poll (ol.news).
+  // It may repeat events already shown (it looks a little before the
+  // newest shown, for commits that landed late): those are dropped here,
+  // then day separators that repeat the day above them. Returns how many
+  // events are new.
+  function mergeNews() {
+    var ol = document.querySelector("#feed ol.news");
+    if (!ol) return 0;
+    ol.classList.remove("news");
+    var fresh = 0;
+    ol.querySelectorAll("li[id]").forEach(function (li) {
+      if (document.querySelectorAll("#feed li[id=" + li.id + "]").length > 1) li.remove();
+      else fresh++;
+    });
+    tidyDays();
+    if (!ol.querySelector("li[id]")) ol.remove();
+    else document.querySelectorAll("#feed > p.empty:not(.warn)").forEach(function (p) { p.remove(); });
+    return fresh;
+  }
+  function tidyDays() {
+    var prev = "";
+    document.querySelectorAll("#feed li.day").forEach(function (d) {
+      var next = d.nextElementSibling;
+      if (!next || next.classList.contains("day") || d.getAttribute("data-day") === prev) d.remove();
+      else prev = d.getAttribute("data-day");
+    });
   }
   function say(text) {
     if (!live || !text) return;
@@ -111,17 +131,53 @@
       if (changed.length) say(changed.join("; "));
       else if (manual) say(live.getAttribute("data-refreshed"));
       manual = false;
-    } else if (el.id === "feed-head" || el.id === "feed") {
-      var fresh = 0, ids = eventIds();
-      if (el.id === "feed-head") {
-        Object.keys(ids).forEach(function (id) { if (!seen[id]) fresh++; });
-      }
-      seen = ids;
+    } else if (el.id === "feed-new") {
+      var fresh = mergeNews();
       if (fresh) say(plural(fresh));
+    } else if (el.id === "feed" || el.classList.contains("feed")) {
+      tidyDays();
+      if (el.id === "feed") remember();
     }
+    restoreFocus();
   });
+  // The filter, the search and the chips are kept in the address (back and
+  // forward reload the view they name, a link can be shared), as the full
+  // page reads them.
+  function remember() {
+    var form = document.getElementById("filter");
+    if (!form) return;
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (v, k) { if (v !== "") params.append(k, v); });
+    var url = "/" + (params.toString() ? "?" + params.toString() : "");
+    if (url !== location.pathname + location.search) history.pushState(null, "", url);
+    // The language and theme switches come back to this view too.
+    document.querySelectorAll('input[name="back"]').forEach(function (b) { b.value = url; });
+  }
+  window.addEventListener("popstate", function () { location.reload(); });
+
+  // Focus stays where it was across a refresh: the element focused inside
+  // what is swapped is found again by its id.
+  var focusID = "", focusAt = 0;
+  body.addEventListener("htmx:beforeSwap", function (e) {
+    var a = document.activeElement;
+    // Polls run side by side: only the swap that holds the focus sets it.
+    if (a && a.id && e.detail.target && e.detail.target.contains(a)) { focusID = a.id; focusAt = Date.now(); }
+  });
+  function restoreFocus() {
+    var a = document.activeElement;
+    // Only the refresh that took the focus away gives it back: an element
+    // with that id arriving later must not take the focus by surprise.
+    if (!focusID || Date.now() - focusAt > 1000 || (a && a !== body && a.id !== focusID)) { focusID = ""; return; }
+    var el = document.getElementById(focusID);
+    if (el) {
+      if (el !== a) el.focus({ preventScroll: true });
+      focusID = "";
+    }
+  }
   body.addEventListener("htmx:responseError", function (e) {
-    if (e.detail.xhr && e.detail.xhr.status === 401) window.location.assign("/login");
+    // An ended session: the sign-in page says so and brings the admin back
+    // to this view (filters and search included) afterwards.
+    if (e.detail.xhr && e.detail.xhr.status === 401) window.location.assign("/login?expired=1&next=" + encodeURIComponent(location.pathname + location.search));
     else lost();
   });
   body.addEventListener("htmx:sendError", lost);
