@@ -390,7 +390,7 @@ func TestSchemaIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"activity_events", "activity_events_count", "api_tokens", "goose_db_version", "history_chunks", "history_watermarks", "idempotency_keys", "instances", "leases", "settings"}
+	want := []string{"activity_events", "activity_events_count", "api_tokens", "goose_db_version", "history_chunks", "history_watermarks", "idempotency_keys", "instances", "leases", "notifications", "settings"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("tables in schema %q = %v, want %v", schema, got, want)
 	}

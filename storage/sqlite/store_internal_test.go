@@ -104,7 +104,7 @@ func tables(t *testing.T, s *Store) []string {
 
 func TestMigrationsTables(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "m.db"), Options{})
-	want := []string{"activity_events", "activity_events_count", "api_tokens", "goose_db_version", "history_chunks", "history_watermarks", "idempotency_keys", "instances", "leases", "settings"}
+	want := []string{"activity_events", "activity_events_count", "api_tokens", "goose_db_version", "history_chunks", "history_watermarks", "idempotency_keys", "instances", "leases", "notifications", "settings"}
 	if got := tables(t, s); !slices.Equal(got, want) {
 		t.Fatalf("tables after Open = %v, want %v", got, want)
 	}
