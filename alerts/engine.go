@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -86,6 +87,9 @@ type Config struct {
 	// Channels are the IDs of the channels each transition is sent to
 	// (notify.Channel.ID); none, transitions reach only the feed.
 	Channels []string
+	// Instance names this instance: its own rules' state is kept under a
+	// key of its own, the shared rules' under one key for the fleet.
+	Instance string
 }
 
 // Engine evaluates the rules; Tick is called once per sample tick.
@@ -95,7 +99,14 @@ type Engine struct {
 
 	mu     sync.Mutex
 	loaded bool
+	// holder is whether the last tick evaluated the shared rules; when an
+	// instance becomes the holder it reads their state again, as another
+	// instance kept it until then.
+	holder bool
 	alerts map[string]*Alert
+	// shown is the list Alerts returns, replaced at the end of each tick,
+	// so that the page's cards never wait on a tick's store reads.
+	shown atomic.Pointer[[]Alert]
 }
 
 // New returns an engine that loads its state from the store on its first
@@ -114,10 +125,16 @@ func New(cfg Config) *Engine {
 func (e *Engine) Rules() []Rule { return e.cfg.Rules }
 
 // Alerts returns every alert pending, firing or resolved, by rule and
-// series.
+// series, as the last tick left them; it never waits on a tick.
 func (e *Engine) Alerts() []Alert {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if p := e.shown.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// publish makes the current alerts what Alerts returns; e.mu is held.
+func (e *Engine) publish() {
 	out := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
 		if a.Phase != PhaseInactive {
@@ -125,7 +142,7 @@ func (e *Engine) Alerts() []Alert {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id() < out[j].id() })
-	return out
+	e.shown.Store(&out)
 }
 
 // reading is one instance of a rule's condition in this tick.
@@ -149,8 +166,15 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 	if !e.loaded && !e.load(ctx) {
 		return
 	}
+	defer e.publish()
 	now := e.cfg.Now()
 	shared := e.cfg.Shared == nil || e.cfg.Shared()
+	if shared && !e.holder && e.loaded {
+		if !e.loadKey(ctx, stateKey, true) {
+			return
+		}
+	}
+	e.holder = shared
 	changed := false
 	for i := range e.cfg.Rules {
 		r := &e.cfg.Rules[i]
@@ -377,33 +401,71 @@ func (e *Engine) countEvents(ctx context.Context, typ string, since time.Time, l
 }
 
 func (e *Engine) load(ctx context.Context) bool {
+	if !e.loadKey(ctx, e.ownKey(), false) || !e.loadKey(ctx, stateKey, true) {
+		return false
+	}
+	e.loaded = true
+	return true
+}
+
+// ownKey is the setting this instance's own rules' state is kept under.
+func (e *Engine) ownKey() string { return stateKey + "." + e.cfg.Instance }
+
+// isShared tells whether an alert's rule is one of the fleet's.
+func (e *Engine) isShared(rule string) bool {
+	for i := range e.cfg.Rules {
+		if e.cfg.Rules[i].Name == rule {
+			return e.cfg.Rules[i].Shared
+		}
+	}
+	return false
+}
+
+// loadKey reads one of the two state settings, replacing the alerts of its
+// kind (shared or own) with what the store holds.
+func (e *Engine) loadKey(ctx context.Context, key string, shared bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	v, err := e.cfg.Store.Setting(ctx, stateKey)
+	v, err := e.cfg.Store.Setting(ctx, key)
+	var list []Alert
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
 		e.cfg.Log.Warn("alerts: cannot read their state from the store; not evaluating until it answers", "err", err)
 		return false
 	default:
-		var list []Alert
 		if err := json.Unmarshal([]byte(v), &list); err != nil {
-			e.cfg.Log.Error("alerts: the stored state is damaged; starting from nothing", "err", err)
+			e.cfg.Log.Error("alerts: the stored state is damaged; starting from nothing", "key", key, "err", err)
+			list = nil
 		}
-		for i := range list {
+	}
+	for id, a := range e.alerts {
+		if e.isShared(a.Rule) == shared {
+			delete(e.alerts, id)
+		}
+	}
+	for i := range list {
+		if e.isShared(list[i].Rule) == shared {
 			e.alerts[list[i].id()] = &list[i]
 		}
 	}
-	e.loaded = true
 	return true
 }
 
 // save keeps every alert that is not inactive (an inactive one is the
-// same as none).
+// same as none): this instance's own under its key, the shared ones, when
+// it evaluates them, under the fleet's.
 func (e *Engine) save(ctx context.Context) {
+	e.saveKey(ctx, e.ownKey(), false)
+	if e.holder {
+		e.saveKey(ctx, stateKey, true)
+	}
+}
+
+func (e *Engine) saveKey(ctx context.Context, key string, shared bool) {
 	list := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
-		if a.Phase != PhaseInactive {
+		if a.Phase != PhaseInactive && e.isShared(a.Rule) == shared {
 			list = append(list, *a)
 		}
 	}
@@ -411,7 +473,7 @@ func (e *Engine) save(ctx context.Context) {
 	b, _ := json.Marshal(list)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := e.cfg.Store.SetSetting(ctx, stateKey, string(b)); err != nil {
+	if err := e.cfg.Store.SetSetting(ctx, key, string(b)); err != nil {
 		e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again", "err", err)
 	}
 }

@@ -225,3 +225,43 @@ func (f *failing) SetSetting(ctx context.Context, k, v string) error {
 	}
 	return f.Store.SetSetting(ctx, k, v)
 }
+
+// Two instances on one store: the shared rule is evaluated by the holder
+// only; when the holder goes away the other takes the alert over as it is,
+// so a transition is written once, not once per instance.
+func TestFleetSharesOneState(t *testing.T) {
+	st, c := sqlitetest.Open(t, sqlite.Options{}), newClock()
+	rules, err := Parse("db_down: database.state == down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aHolds := true
+	a := New(Config{Rules: rules, Store: st, Now: c.now, Instance: "a", Channels: []string{"webhook-1"}, Shared: func() bool { return aHolds }})
+	b := New(Config{Rules: rules, Store: st, Now: c.now, Instance: "b", Channels: []string{"webhook-1"}, Shared: func() bool { return !aHolds }})
+	tick := func(l probes.Level, engines ...*Engine) {
+		for _, e := range engines {
+			e.Tick(context.Background(), &probes.Snapshot{CPU: probes.CPU{Status: probes.StatusOK, Percent: ptrf(99)}, Database: probes.Database{State: l}})
+		}
+		c.add(sample)
+	}
+	for range 10 {
+		tick(probes.LevelDown, a, b)
+	}
+	// a stops; b holds the lease from now on, the database still down.
+	aHolds = false
+	for range 10 {
+		tick(probes.LevelDown, b)
+	}
+	for range 20 {
+		tick(probes.LevelOK, b)
+	}
+	if got := types(feed(t, st)); len(got) != 2 || got[0] != TypeFiring || got[1] != TypeResolved {
+		t.Errorf("one firing and one resolution across the fleet: %v", got)
+	}
+	ns, _ := st.ListNotifications(context.Background(), 10)
+	if len(ns) != 2 {
+		t.Errorf("%d notifications, want 2 (one per transition)", len(ns))
+	}
+}
+
+func ptrf(v float64) *float64 { return &v }

@@ -141,7 +141,7 @@ func New(cfg Config) *fiber.App {
 	s.pageRoutes(app, zip)
 	s.apiRoutes(app)
 	// Unknown routes: still no answer without credentials.
-	app.Use(require("see this", RoleAdmin, RoleRead, RoleIngest), func(c *fiber.Ctx) error {
+	app.Use(require("see this", RoleAdmin, RoleRead, RoleIngest, RoleAdminToken), func(c *fiber.Ctx) error {
 		return newProblem(fiber.StatusNotFound, "no such route")
 	})
 	return app
@@ -216,11 +216,12 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
 	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
+	app.Post("/api/v1/notifications/test", require("send a test notification", RoleAdmin), s.sessionCSRF, db, s.testNotification)
 	app.Get("/api/v1/history", readers, db, s.historyAPI)
 	app.Get("/api/v1/instances", readers, db, s.instancesAPI)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
-	app.Delete("/api/v1/events", require("erase events", RoleAdmin), s.sessionCSRF, db, s.eraseEvents)
-	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest), s.openAPI)
+	app.Delete("/api/v1/events", require("erase events", RoleAdmin, RoleAdminToken), s.sessionCSRF, db, s.eraseEvents)
+	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest, RoleAdminToken), s.openAPI)
 	if !s.MetricsPublic {
 		app.Get("/metrics", readers, s.metrics)
 	}

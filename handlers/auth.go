@@ -23,6 +23,10 @@ const (
 	RoleRead
 	// RoleIngest is an ingest token: posting events, nothing else.
 	RoleIngest
+	// RoleAdminToken is a stored admin token: a script's credential for
+	// the erasure route, which reads nothing and needs no CSRF token (a
+	// browser never sends a bearer token by itself).
+	RoleAdminToken
 )
 
 // AdminUser is the user name the admin signs in with.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,7 +344,19 @@ func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
 		Theme:       theme(c),
 		Back:        orHome(localPath(c.OriginalURL())),
 		Alerts:      s.pageAlerts(),
+		Channels:    s.pageChannels(),
 	}
+}
+
+// pageChannels are the notification channels, by label, for their test
+// buttons.
+func (s *server) pageChannels() []web.Channel {
+	out := make([]web.Channel, 0, len(s.ChannelLabels))
+	for id, label := range s.ChannelLabels {
+		out = append(out, web.Channel{ID: id, Label: label})
+	}
+	slices.SortFunc(out, func(a, b web.Channel) int { return strings.Compare(a.Label+a.ID, b.Label+b.ID) })
+	return out
 }
 
 // pageAlerts are the alerts pending or firing, firing first, for the strip

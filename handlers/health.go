@@ -71,10 +71,17 @@ type healthResult struct {
 	Output        string   `json:"output,omitempty"`
 }
 
+// HealthServiceID is the serviceId of every /health answer.
+const HealthServiceID = "vitals"
+
 type healthDoc struct {
-	Status  string                    `json:"status"`
-	Version string                    `json:"version,omitempty"`
-	Checks  map[string][]healthResult `json:"checks"`
+	Status string `json:"status"`
+	// ServiceID is always "vitals": `vitals healthcheck` checks it, so a
+	// health check pointed at the application's port fails instead of
+	// passing on the application's own {"status": "ok"}.
+	ServiceID string                    `json:"serviceId"`
+	Version   string                    `json:"version,omitempty"`
+	Checks    map[string][]healthResult `json:"checks"`
 }
 
 // Result returns the cached body and status, running the checks when the
@@ -107,7 +114,7 @@ func (h *Health) generation() uint64 {
 func (h *Health) run() ([]byte, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.budget)
 	defer cancel()
-	doc := healthDoc{Status: "pass", Version: h.version, Checks: map[string][]healthResult{}}
+	doc := healthDoc{Status: "pass", ServiceID: HealthServiceID, Version: h.version, Checks: map[string][]healthResult{}}
 	// A check that overruns the budget writes its result after the answer
 	// is made: the results are shared under mu, and read once.
 	var mu sync.Mutex

@@ -212,6 +212,10 @@ func (unavailableLog) ListNotifications(context.Context, int) ([]storage.Notific
 	return nil, fmt.Errorf("list notifications: %w", storage.ErrUnavailable)
 }
 
+func (unavailableLog) EnqueueNotifications(context.Context, []storage.Notification) error {
+	return fmt.Errorf("enqueue notifications: %w", storage.ErrUnavailable)
+}
+
 func (unavailableStore) InsertEvents(context.Context, []storage.NewEvent) ([]storage.Event, error) {
 	return nil, fmt.Errorf("insert: %w", storage.ErrUnavailable)
 }
@@ -243,7 +247,10 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	h := newMetricsHarness(t, metricsOptions{store: store, extra: []probes.Probe{
 		probes.NewRedisProbe(nil),
 		probes.NewHTTPProbe([]probes.HTTPTargetConfig{{Name: "app", URL: target.URL}}),
-	}, change: func(c *handlers.Config) { c.Notifications = store }})
+	}, change: func(c *handlers.Config) {
+		c.Notifications = store
+		c.ChannelLabels = map[string]string{"webhook-ab12": "webhook https://hooks.example.com"}
+	}})
 	if err := store.EnqueueNotifications(t.Context(), []storage.Notification{{Key: "n-1", Channel: "webhook-ab12", Payload: "{}", CreatedMS: 1000, NextMS: 1000}}); err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +258,7 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	limited := newMetricsHarness(t, metricsOptions{change: func(c *handlers.Config) { c.IngestRate, c.IngestBurst = 0.001, 1 }})
 	down := newMetricsHarness(t, metricsOptions{store: unavailableStore{sqlitetest.Open(t, sqlite.Options{})}, change: func(c *handlers.Config) {
 		c.Notifications = unavailableLog{}
+		c.ChannelLabels = map[string]string{"webhook-ab12": "webhook https://hooks.example.com"}
 		c.Health = handlers.NewHealth("test", time.Second, time.Second, handlers.HealthCheck{
 			Name: "database:responseTime", ComponentType: "datastore", Critical: true,
 			Check: func(context.Context) error { return errors.New("connection refused") },
@@ -300,7 +308,7 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		}
 		path, _, _ := strings.Cut(rq.target, "?")
 		o.check(t, rq.method, path, status, header, out)
-		if rq.method == http.MethodPost && status < 300 {
+		if rq.method == http.MethodPost && status < 300 && body != nil {
 			o.checkRequest(t, rq.method, path, body)
 		}
 		return out
@@ -339,6 +347,11 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "notifications", method: "GET", target: "/api/v1/notifications", cred: asReader, want: 200},
 		{name: "notifications, no credential", method: "GET", target: "/api/v1/notifications", want: 401},
 		{name: "notifications, ingest token", method: "GET", target: "/api/v1/notifications", cred: asIngest, want: 403},
+		{name: "test notification", method: "POST", target: "/api/v1/notifications/test?channel=webhook-ab12", cred: asAdminWithCSRF, want: 202},
+		{name: "test notification, no such channel", method: "POST", target: "/api/v1/notifications/test?channel=nope", cred: asAdminWithCSRF, want: 400},
+		{name: "test notification, no credential", method: "POST", target: "/api/v1/notifications/test?channel=webhook-ab12", want: 401},
+		{name: "test notification, read token", method: "POST", target: "/api/v1/notifications/test?channel=webhook-ab12", cred: asReader, want: 403},
+		{name: "test notification, store down", h: down, method: "POST", target: "/api/v1/notifications/test?channel=webhook-ab12", cred: asAdminWithCSRF, want: 503},
 		{name: "notifications, store down", h: down, method: "GET", target: "/api/v1/notifications", cred: asReader, want: 503},
 		{name: "alerts, ingest token", method: "GET", target: "/api/v1/alerts", cred: asIngest, want: 403},
 		{name: "timings, not JSON", method: "POST", target: "/api/v1/timings", body: "routes=", contentType: "text/plain", cred: asIngest, want: 415},

@@ -364,12 +364,19 @@ func TestMetricsCountersAndHistogram(t *testing.T) {
 	if _, ok := value(fams, "vitals_events_ingested_total", "type", "Bad Type"); ok {
 		t.Fatal("a rejected event was counted")
 	}
-	// 6 posts and 5 snapshot reads answered 2xx; the bad post 4xx.
-	if v, _ := value(fams, "vitals_api_request_duration_seconds", "code", "2xx"); v < 11 {
-		t.Fatalf("2xx requests in the histogram = %v, want at least 11:\n%s", v, text)
+	// 5 posts answered 201, the repeated key and 5 snapshot reads 200,
+	// the bad post 400: exact statuses, a bounded set.
+	if v, _ := value(fams, "vitals_api_request_duration_seconds", "code", "201"); v != 5 {
+		t.Fatalf("201 answers in the histogram = %v, want 5:\n%s", v, text)
 	}
-	if v, _ := value(fams, "vitals_api_request_duration_seconds", "code", "4xx"); v != 1 {
-		t.Fatalf("4xx requests in the histogram = %v, want 1", v)
+	if v, _ := value(fams, "vitals_api_request_duration_seconds", "code", "200"); v < 6 {
+		t.Fatalf("200 answers in the histogram = %v, want at least 6:\n%s", v, text)
+	}
+	if v, _ := value(fams, "vitals_api_request_duration_seconds", "code", "400"); v != 1 {
+		t.Fatalf("400 answers in the histogram = %v, want 1", v)
+	}
+	if _, ok := value(fams, "vitals_api_request_duration_seconds", "code", "2xx"); ok {
+		t.Fatal("a status class where the exact status is known")
 	}
 	f := fams["vitals_api_request_duration_seconds"]
 	if f.GetType() != dto.MetricType_HISTOGRAM {
@@ -378,7 +385,7 @@ func TestMetricsCountersAndHistogram(t *testing.T) {
 	// Cumulative: a later scrape never shows fewer requests.
 	h.sampler.Tick(t.Context())
 	_, later := h.scrape(t)
-	if a, b := mustValue(t, fams, "2xx"), mustValue(t, later, "2xx"); b < a {
+	if a, b := mustValue(t, fams, "201"), mustValue(t, later, "201"); b < a {
 		t.Fatalf("histogram count went down: %v then %v", a, b)
 	}
 }

@@ -291,6 +291,8 @@ func (t *StoredTokens) liveTokenLocked(tok storage.Token) (storedToken, bool) {
 		role = RoleRead
 	case storage.TokenIngest:
 		role = RoleIngest
+	case storage.TokenAdmin:
+		role = RoleAdminToken
 	default:
 		return storedToken{}, false
 	}

@@ -98,6 +98,7 @@ func cpuBetween(prev, cur cpuReading) (CPU, cpuVerdict) {
 		}
 		pct, _ := hostCPUPercent(prev.host, cur.host)
 		c.Percent = fptr(pct)
+		c.UsageSecondsTotal = fptr(round(float64(cur.host.total-cur.host.idle)/userHZ, 2))
 		return c, cpuOK
 	}
 	wall := cur.at.Sub(prev.at)
@@ -108,6 +109,7 @@ func cpuBetween(prev, cur cpuReading) (CPU, cpuVerdict) {
 		return CPU{}, cpuTooSoon
 	}
 	c.Percent = fptr(cgroupCPUPercent(cur.usageNs-prev.usageNs, uint64(wall), cur.cores))
+	c.UsageSecondsTotal = fptr(round(float64(cur.usageNs)/1e9, 6))
 	if cur.throttle {
 		c.ThrottledPeriodsTotal = ptr(cur.throttled)
 		c.ThrottledMSTotal = fptr(round(float64(cur.throttledNs)/1e6, 3))

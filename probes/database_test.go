@@ -69,7 +69,9 @@ func privateDatabase(t *testing.T) (string, *pgx.Conn) {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// DROP DATABASE waits for a checkpoint, which took over 10 s on a
+		// loaded machine: a cleanup may take its time.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop database %s: %v", name, err)

@@ -55,6 +55,9 @@ func cpuGroup() Group {
 			{Field: "throttled_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_cpu_throttled_ratio",
 				Help:  "Share of the last interval's CFS periods in which the cgroup was throttled, 0 to 1.",
 				Value: v(func(c *CPU) *float64 { return c.ThrottledPercent })},
+			{Field: "usage_seconds_total", Unit: UnitSeconds, Kind: KindCounter, Metric: "vitals_cpu_usage_seconds_total",
+				Help:  "CPU time used, summed over cores: the cgroup's inside a container, else the host's non-idle time; rate() over it is cores busy.",
+				Value: v(func(c *CPU) *float64 { return c.UsageSecondsTotal })},
 		},
 	}
 }
@@ -267,6 +270,12 @@ func networkGroup() Group {
 			{Field: "interfaces", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_network_interfaces",
 				Help:  "Network interfaces summed in the traffic figures.",
 				Value: v(func(n *Network) *float64 { return num(n.Interfaces) })},
+			{Field: "receive_bytes_total", Unit: UnitBytes, Kind: KindCounter, Metric: "vitals_network_receive_bytes_total",
+				Help:  "Bytes received, every interface but loopback, summed.",
+				Value: v(func(n *Network) *float64 { return num(n.ReceiveBytesTotal) })},
+			{Field: "transmit_bytes_total", Unit: UnitBytes, Kind: KindCounter, Metric: "vitals_network_transmit_bytes_total",
+				Help:  "Bytes sent, every interface but loopback, summed.",
+				Value: v(func(n *Network) *float64 { return num(n.TransmitBytesTotal) })},
 		},
 	}
 }
@@ -289,6 +298,12 @@ func processGroup() Group {
 			{Field: "uptime_seconds", Unit: UnitSeconds, Kind: KindGauge, Metric: "vitals_process_uptime_seconds",
 				Help:  "Time since the vitals process started.",
 				Value: v(func(p *Process) *float64 { return p.UptimeSeconds })},
+			{Field: "cpu_seconds_total", Unit: UnitSeconds, Kind: KindCounter, Metric: "vitals_process_cpu_seconds_total",
+				Help:  "CPU time the vitals process has used, user and system.",
+				Value: v(func(p *Process) *float64 { return p.CPUSecondsTotal })},
+			{Field: "virtual_memory_bytes", Unit: UnitBytes, Kind: KindGauge, Metric: "vitals_process_virtual_memory_bytes",
+				Help:  "Virtual memory size of the vitals process.",
+				Value: v(func(p *Process) *float64 { return num(p.VirtualMemoryBytes) })},
 		},
 	}
 }
@@ -331,12 +346,14 @@ func apiGroup() Group {
 	v := func(f func(*API) *float64) func(*Snapshot, int) *float64 {
 		return in(func(s *Snapshot) *API { return &s.API }, f)
 	}
-	// Not a summary (the window has no sum), so the label cannot be
-	// Prometheus' reserved "quantile".
-	const pctHelp = "Latency percentiles of the window's requests (up to 12.5 % error); vitals_api_request_duration_seconds is the cumulative histogram."
+	// The label is Prometheus' "quantile" (0.95, not 95): /metrics sends
+	// these figures as one summary, the window's quantiles with the
+	// cumulative histogram's count and sum, as client_golang's summaries
+	// have them.
+	const pctHelp = "Latency quantiles of the requests of the last window (up to 12.5 % error), with the count and sum of every request since start; vitals_api_request_duration_seconds is the cumulative histogram."
 	pct := func(field, label string, f func(*API) *float64) Figure {
 		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: "vitals_api_window_latency_seconds",
-			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+			Labels: []string{"quantile", label}, Help: pctHelp, Value: v(f)}
 	}
 	return Group{
 		Name:    "api",
@@ -352,9 +369,9 @@ func apiGroup() Group {
 			{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_api_window_error_ratio",
 				Help:  "Share of the window's requests answered with a 5xx status, 0 to 1.",
 				Value: v(func(a *API) *float64 { return a.ErrorPercent })},
-			pct("p50_ms", "50", func(a *API) *float64 { return a.P50MS }),
-			pct("p95_ms", "95", func(a *API) *float64 { return a.P95MS }),
-			pct("p99_ms", "99", func(a *API) *float64 { return a.P99MS }),
+			pct("p50_ms", "0.5", func(a *API) *float64 { return a.P50MS }),
+			pct("p95_ms", "0.95", func(a *API) *float64 { return a.P95MS }),
+			pct("p99_ms", "0.99", func(a *API) *float64 { return a.P99MS }),
 		},
 	}
 }

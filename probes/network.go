@@ -50,7 +50,14 @@ func (p *NetworkProbe) Read(_ context.Context) Result {
 		return Network{Status: StatusUnavailable, Reason: reasonWarmingUp, Source: SourceHost}
 	}
 	rx, tx := netRates(prev, cur, secs)
+	var rxTotal, txTotal uint64
+	for _, c := range cur {
+		rxTotal += c.rx
+		txTotal += c.tx
+	}
 	return Network{
+		ReceiveBytesTotal:      ptr(rxTotal),
+		TransmitBytesTotal:     ptr(txTotal),
 		Status:                 StatusOK,
 		ReceiveBytesPerSecond:  fptr(rx),
 		TransmitBytesPerSecond: fptr(tx),

@@ -38,10 +38,19 @@ func (p *ProcessProbe) Read(_ context.Context) Result {
 	if err != nil {
 		return Process{Status: StatusUnavailable, Reason: redact(fileError(SourceHost, "/proc/self/statm", err).Error())}
 	}
-	return Process{
+	out := Process{
 		Status:        StatusOK,
 		RSSBytes:      ptr(rss),
 		Goroutines:    ptr(int64(runtime.NumGoroutine())),
 		UptimeSeconds: fptr(round(time.Since(p.started).Seconds(), 3)),
 	}
+	// CPU time and address space come from one more small read; without
+	// it (a fixture tree, a hardened /proc) the rest still stands.
+	if raw, err := p.fs.read("/proc/self/stat"); err == nil {
+		if st, err := parseSelfStat(raw); err == nil {
+			out.CPUSecondsTotal = fptr(round(st.cpuSeconds, 2))
+			out.VirtualMemoryBytes = ptr(st.vsizeBytes)
+		}
+	}
+	return out
 }

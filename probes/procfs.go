@@ -264,3 +264,37 @@ func parseStatmRSS(data []byte, pageSize int) (uint64, error) {
 func finiteNonNegative(v float64) bool {
 	return v >= 0 && !math.IsInf(v, 0)
 }
+
+// userHZ is the unit of /proc/stat's and /proc/<pid>/stat's CPU times:
+// USER_HZ, 100 on every architecture Linux runs Go on.
+const userHZ = 100
+
+// selfStat is what /proc/self/stat says of the process's footprint.
+type selfStat struct {
+	cpuSeconds float64
+	vsizeBytes uint64
+}
+
+// parseSelfStat reads utime, stime (fields 14 and 15, in USER_HZ ticks)
+// and vsize (field 23, bytes) of /proc/<pid>/stat. Fields are counted
+// after the last ')', since the command name in parentheses may hold
+// spaces and parentheses itself.
+func parseSelfStat(data []byte) (selfStat, error) {
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return selfStat{}, errors.New("no command name")
+	}
+	// f[0] is field 3 (state).
+	f := strings.Fields(s[i+1:])
+	if len(f) < 21 {
+		return selfStat{}, errors.New("too few fields")
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	vsize, err3 := strconv.ParseUint(f[20], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return selfStat{}, fmt.Errorf("invalid field: %w", err)
+	}
+	return selfStat{cpuSeconds: float64(utime+stime) / userHZ, vsizeBytes: vsize}, nil
+}

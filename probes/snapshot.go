@@ -99,6 +99,11 @@ type CPU struct {
 	// in which the cgroup was throttled: above a few percent the quota, not
 	// the work, sets the response times.
 	ThrottledPercent *float64 `json:"throttled_percent"`
+	// UsageSecondsTotal is the CPU time used since an arbitrary start,
+	// summed over cores: the cgroup's usage when the figures are the
+	// cgroup's, else every core's non-idle time from /proc/stat. A counter,
+	// for Prometheus' rate().
+	UsageSecondsTotal *float64 `json:"usage_seconds_total"`
 }
 
 // Memory is memory in use against the limit that applies.
@@ -240,7 +245,11 @@ type Network struct {
 	TransmitBytesPerSecond *float64 `json:"transmit_bytes_per_second"`
 	// Interfaces counts the interfaces summed (loopback excluded).
 	Interfaces *int64 `json:"interfaces"`
-	Source     string `json:"source,omitempty"`
+	// ReceiveBytesTotal and TransmitBytesTotal are the same interfaces'
+	// byte counters, summed: counters, for Prometheus' rate().
+	ReceiveBytesTotal  *uint64 `json:"receive_bytes_total"`
+	TransmitBytesTotal *uint64 `json:"transmit_bytes_total"`
+	Source             string  `json:"source,omitempty"`
 }
 
 // Process is vitals' own footprint, so that the monitor can be seen not to
@@ -253,6 +262,11 @@ type Process struct {
 	RSSBytes      *uint64  `json:"rss_bytes"`
 	Goroutines    *int64   `json:"goroutines"`
 	UptimeSeconds *float64 `json:"uptime_seconds"`
+	// CPUSecondsTotal is the CPU time vitals has used (user and system),
+	// VirtualMemoryBytes its address space: with RSSBytes, what
+	// Prometheus' process_* series say, read once per tick, not per scrape.
+	CPUSecondsTotal    *float64 `json:"cpu_seconds_total"`
+	VirtualMemoryBytes *uint64  `json:"virtual_memory_bytes"`
 }
 
 // HTTPTarget is one configured URL's answer. A non-2xx/3xx answer is still

@@ -5,14 +5,20 @@
 #   ENTRYPOINT ["/usr/local/bin/beside.sh"]
 #   CMD ["your-app", "--its", "flags"]
 #
-# vitals listens on VITALS_PORT (default 9090), since PORT is the
-# application's; everything else it reads from the same environment as the
-# application (DATABASE_URL, REDIS_URL, FLY_*), so it monitors and stores in
-# the application's database, in its own schema. VITALS_DATABASE_URL, when
-# set, is vitals' DATABASE_URL instead (for an application whose own is not a
-# plain postgres:// URL, such as SQLAlchemy's postgresql+asyncpg://). Unless
+# vitals listens on VITALS_PORT (default 9090, exported here), which wins
+# over PORT, the application's; everything else it reads from the same
+# environment as the application (DATABASE_URL, REDIS_URL, FLY_*), so it
+# monitors and stores in the application's database, in its own schema.
+# VITALS_DATABASE_URL, when set, wins over DATABASE_URL (vitals reads it
+# itself, and takes SQLAlchemy's postgresql+asyncpg:// form there). Unless
 # VITALS_HTTP_CHECKS is set, it times the application's GET /health on
-# 127.0.0.1:$PORT.
+# 127.0.0.1:$PORT. The application gets VITALS_URL (unless set), vitals'
+# address on this machine, which the clients read; VITALS_INGEST_TOKEN is a
+# secret both already share.
+#
+# A vitals command instead of an application (`beside.sh vitals migrate up`,
+# as a platform's release command runs through the image's entrypoint) is
+# run on its own, with the same settings, and starts no server.
 #
 # SIGTERM or SIGINT (the platform stopping the machine) is passed to both,
 # which shut down gracefully; when the application exits, vitals is stopped
@@ -26,12 +32,25 @@ if [ "$#" -eq 0 ]; then
 fi
 vitals_bin="${VITALS_BIN:-vitals}"
 app_port="${PORT:-8080}"
+export VITALS_PORT="${VITALS_PORT:-9090}"
 
-PORT="${VITALS_PORT:-9090}" \
-DATABASE_URL="${VITALS_DATABASE_URL:-${DATABASE_URL:-}}" \
+# A release command (vitals migrate, token, admin, healthcheck, ...) is
+# vitals itself: run it alone, so that it starts no server beside it.
+if [ "$1" = "$vitals_bin" ] || [ "$(basename -- "$1")" = vitals ]; then
+  case "${2:-}" in
+    migrate|token|admin|healthcheck|event|demo|version|help|--help|-h)
+      shift
+      exec "$vitals_bin" "$@"
+      ;;
+  esac
+fi
+
 VITALS_HTTP_CHECKS="${VITALS_HTTP_CHECKS:-app=http://127.0.0.1:${app_port}/health}" \
   "$vitals_bin" serve &
 vitals_pid=$!
+
+# The application learns where vitals is without guessing.
+export VITALS_URL="${VITALS_URL:-http://127.0.0.1:${VITALS_PORT}}"
 
 "$@" &
 app_pid=$!

@@ -124,6 +124,9 @@ const (
 	TokenRead = "read"
 	// TokenIngest may post events.
 	TokenIngest = "ingest"
+	// TokenAdmin may erase one person's events (DELETE /api/v1/events),
+	// so that a script can answer an erasure request; it reads nothing.
+	TokenAdmin = "admin"
 )
 
 // Token is a stored API token. Only the SHA-256 of the token is kept: the
@@ -131,7 +134,7 @@ const (
 type Token struct {
 	ID   int64
 	Name string
-	// Kind is TokenRead or TokenIngest.
+	// Kind is TokenRead, TokenIngest or TokenAdmin.
 	Kind string
 	// Hash is the lower-case hex SHA-256 of the token.
 	Hash       string

@@ -35,6 +35,14 @@ type Page struct {
 	Fragment bool
 	// Alerts are the alerts pending or firing now, firing first.
 	Alerts []Alert
+	// Channels are VITALS_NOTIFY's, each with a test button.
+	Channels []Channel
+}
+
+// Channel is one notification channel: its id and its label (the URL
+// without secrets).
+type Channel struct {
+	ID, Label string
 }
 
 // Alert is one alert the page lists above the cards.

@@ -305,7 +305,8 @@ func TestTemplatesRender(t *testing.T) {
 			snap.Assess(DefaultThresholds())
 			page := Page{Lang: lang, Snapshot: &snap, Limits: DefaultThresholds(), Now: time.Now(), Location: time.UTC,
 				PollSeconds: 30, Backend: "postgres", CSRF: "token", Back: "/",
-				Feed: Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
+				Channels: []Channel{{ID: "webhook-ab12", Label: "webhook https://hooks.example.com"}},
+				Feed:     Feed{Events: events, Items: s.Items(lang, time.Now(), time.UTC, events), Chips: Chips(nil), NewURL: "/partials/events", NewCount: 60, ShowURL: "/partials/feed", OlderURL: "/partials/events/older?before=1-1"}}
 			for _, tmpl := range []string{"page", "cards", "feed", "news", "older", "login"} {
 				var buf bytes.Buffer
 				if err := s.Render(&buf, lang, tmpl, page); err != nil {
@@ -314,6 +315,9 @@ func TestTemplatesRender(t *testing.T) {
 				out := buf.String()
 				if strings.Contains(out, "style=") || strings.Contains(out, "<style") || regexp.MustCompile(`<script>|<script [^s]|\son[a-z]+=`).MatchString(out) {
 					t.Errorf("%s %s %s: inline style or script", lang, name, tmpl)
+				}
+				if tmpl == "page" && !strings.Contains(out, `hx-post="/api/v1/notifications/test?channel=webhook-ab12"`) {
+					t.Errorf("%s %s: no test button for the channel", lang, name)
 				}
 				if strings.Contains(out, "Новый пользователь <b>") {
 					t.Errorf("%s %s: event text unescaped", lang, tmpl)

@@ -19,6 +19,7 @@ func (a *App) newAlerts() *alerts.Engine {
 	}
 	return alerts.New(alerts.Config{
 		Rules: a.cfg.AlertRules, Store: a.store.store, Log: a.logger, Channels: ids,
+		Instance: a.sampler.Latest().Snapshot.Instance.ID,
 		// The fleet's shared rules are evaluated by the instance that holds
 		// the history lease, once; without history (a test's Config) by
 		// this one.

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,9 +61,14 @@ type App struct {
 	requests    context.Context
 	cutRequests context.CancelFunc
 
-	ln    net.Listener
-	store *openedStore
-	creds *handlers.Credentials
+	ln net.Listener
+	// metrics is the private /metrics listener (VITALS_METRICS_ADDR),
+	// when configured: a platform's scraper that sends no token.
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	metricsRun sync.WaitGroup
+	store      *openedStore
+	creds      *handlers.Credentials
 	// secrets is the store as the sign-in and the dashboard see it: with
 	// PostgreSQL the session key and password hash are also kept in the
 	// data directory (secrets.go); sessionKeys is the signing secret.
@@ -200,6 +206,15 @@ func (a *App) listen() error {
 	a.ln = ln
 	// A no-op once the HTTP server has closed it.
 	a.onClose("listener", func() { _ = ln.Close() })
+	if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			a.logger.Error("listen for metrics", "addr", a.cfg.MetricsAddr, "err", err)
+			return err
+		}
+		a.metricsLn = mln
+		a.onClose("metrics listener", func() { _ = mln.Close() })
+	}
 	return nil
 }
 
@@ -348,6 +363,11 @@ func (a *App) buildHTTP(site *web.Site) {
 		Requests: a.requests,
 	})
 	a.onClose("http server", a.stopHTTP)
+	if a.metricsLn != nil {
+		a.metricsSrv = &http.Server{Handler: handlers.MetricsHandler(a.sampler, metrics), ReadHeaderTimeout: 5 * time.Second}
+		// A scrape takes microseconds: closing at once loses nothing.
+		a.onClose("metrics server", func() { _ = a.metricsSrv.Close(); a.metricsRun.Wait() })
+	}
 }
 
 // stopHTTP closes the listener at once, then waits for the requests in
@@ -408,6 +428,9 @@ func (a *App) startWork() {
 }
 
 func (a *App) serve() {
+	if a.metricsSrv != nil {
+		a.metricsRun.Go(func() { _ = a.metricsSrv.Serve(a.metricsLn) })
+	}
 	a.serving = true
 	go func() {
 		defer close(a.served)

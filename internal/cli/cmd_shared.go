@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/internal/config"
+	"github.com/vitalsdev/vitals/internal/logging"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/postgres"
 	"github.com/vitalsdev/vitals/storage/sqlite"
@@ -82,7 +83,7 @@ func commandLogger(stderr io.Writer, verbose bool) *slog.Logger {
 	if verbose {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(stderr, logging.HandlerOptions(level)))
 }
 
 // openCommandStore opens the store a one-off command works on, and says

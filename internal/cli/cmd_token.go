@@ -73,19 +73,20 @@ type tokenRequest struct {
 // tokenCommand is `vitals token`, its flags filling req.
 func tokenCommand(req *tokenRequest) config.Command {
 	return config.Command{
-		Usage: "vitals token create --name NAME --kind read|ingest | list | revoke NAME|ID [flags]",
+		Usage: "vitals token create --name NAME --kind read|ingest|admin | list | revoke NAME|ID [flags]",
 		About: "Manages the API tokens kept in the store; running servers accept or refuse a\n" +
 			"change within a second, on every instance. Only a token's SHA-256 is stored.\n" +
 			"  create   make a token; it is printed once, alone on standard output:\n" +
 			"           TOKEN=$(vitals token create --name ci --kind ingest)\n" +
-			"           read tokens read the JSON API and /metrics; ingest tokens post events\n" +
+			"           read tokens read the JSON API and /metrics; ingest tokens post events;\n" +
+			"           admin tokens erase one person's events (DELETE /api/v1/events) and read nothing\n" +
 			"  list     list every token: id, name, kind, when made, last used, revoked\n" +
 			"  revoke   refuse a token from now on, by its name (a live token's) or its id\n" +
 			"Creating and revoking a token is recorded in the activity feed (never the token).\n" +
 			"The tokens from VITALS_READ_TOKEN and VITALS_INGEST_TOKEN keep working beside these.",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&req.name, "name", "", "create: the token's name (a letter, then letters, digits, '_', '.', '-'; at most 64)")
-			fs.StringVar(&req.kind, "kind", "", "create: read or ingest")
+			fs.StringVar(&req.kind, "kind", "", "create: read, ingest or admin")
 		},
 	}
 }
@@ -98,8 +99,8 @@ func (r tokenRequest) check(rest []string) string {
 		switch {
 		case !tokenNamePattern.MatchString(r.name):
 			return fmt.Sprintf("vitals token create: --name must be a letter, then letters, digits, '_', '.' or '-', at most 64 characters; got %q", r.name)
-		case r.kind != storage.TokenRead && r.kind != storage.TokenIngest:
-			return fmt.Sprintf("vitals token create: --kind must be read or ingest, got %q", r.kind)
+		case r.kind != storage.TokenRead && r.kind != storage.TokenIngest && r.kind != storage.TokenAdmin:
+			return fmt.Sprintf("vitals token create: --kind must be read, ingest or admin, got %q", r.kind)
 		}
 	case "list", "revoke":
 		if r.name != "" || r.kind != "" {

@@ -146,8 +146,8 @@ func TestTokenCommandUsage(t *testing.T) {
 		{[]string{"token", "mint"}, `unknown action "mint"`},
 		{[]string{"token", "create", "--kind", "read"}, "--name must be"},
 		{[]string{"token", "create", "--name", "1st", "--kind", "read"}, "--name must be"},
-		{[]string{"token", "create", "--name", "ci", "--kind", "admin"}, "--kind must be read or ingest"},
-		{[]string{"token", "create", "--name", "ci"}, "--kind must be read or ingest"},
+		{[]string{"token", "create", "--name", "ci", "--kind", "root"}, "--kind must be read, ingest or admin"},
+		{[]string{"token", "create", "--name", "ci"}, "--kind must be read, ingest or admin"},
 		{[]string{"token", "list", "--name", "ci"}, "--name and --kind are for create"},
 		{[]string{"token", "revoke"}, "say which token"},
 		{[]string{"token", "list", "extra"}, `unexpected argument "extra"`},
@@ -202,4 +202,105 @@ func TestTokenCommandAgainstServer(t *testing.T) {
 	}
 	took := waitFor(http.StatusUnauthorized)
 	t.Logf("the running server refused the revoked token after %s", took.Round(time.Millisecond))
+}
+
+// TestAdminTokenErases: a token made with --kind admin erases one person's
+// events through the API with no session or CSRF token, on both backends,
+// while read and ingest tokens are still refused there and the admin token
+// itself reads nothing. A bad address changes nothing whoever sends it.
+func TestAdminTokenErases(t *testing.T) {
+	tokenEnvs(t, func(t *testing.T, env map[string]string, open func() storage.Store) {
+		const ingest = "ingest-token-for-the-erasure-test"
+		env["VITALS_ADMIN_PASSWORD"] = "correct horse battery"
+		env["VITALS_INGEST_TOKEN"] = ingest
+		if env["VITALS_DATA_DIR"] == "" {
+			env["VITALS_DATA_DIR"] = t.TempDir()
+		}
+		mint := func(name, kind string) string {
+			code, out, errOut := runCmd(t, env, "", "token", "create", "--name", name, "--kind", kind)
+			if code != 0 {
+				t.Fatalf("create %s: %d %s", kind, code, errOut)
+			}
+			return strings.TrimSpace(out)
+		}
+		admin, reader := mint("eraser", storage.TokenAdmin), mint("reader", storage.TokenRead)
+		base, _ := startServe(t, env)
+		// On PostgreSQL the store connects in the background.
+		waitHealthy(t, base)
+		do := func(method, target, token, body string) (int, string) {
+			req, _ := http.NewRequestWithContext(t.Context(), method, base+target, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := do(http.MethodPost, "/api/v1/events", ingest,
+			`[{"type":"user_registered","message":"Anna","user_email":"anna@example.com"},{"type":"user_registered","message":"Boris","user_email":"boris@example.com"}]`); code != http.StatusCreated {
+			t.Fatalf("post: %d %s", code, body)
+		}
+		// The server picks stored tokens up within a second.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _ := do(http.MethodGet, "/api/v1/events", reader, "")
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stored read token is not accepted: %d", code)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		const target = "/api/v1/events?user_email=anna%40example.com"
+		for _, tc := range []struct {
+			name, method, target, token string
+			want                        int
+		}{
+			{"read token may not erase", http.MethodDelete, target, reader, http.StatusForbidden},
+			{"ingest token may not erase", http.MethodDelete, target, ingest, http.StatusForbidden},
+			{"admin token reads nothing", http.MethodGet, "/api/v1/events", admin, http.StatusForbidden},
+			{"admin token reads no metrics", http.MethodGet, "/api/v1/system/metrics", admin, http.StatusForbidden},
+			{"admin token posts nothing", http.MethodPost, "/api/v1/events", admin, http.StatusForbidden},
+			{"admin token, no address", http.MethodDelete, "/api/v1/events", admin, http.StatusBadRequest},
+			{"admin token, not an address", http.MethodDelete, "/api/v1/events?user_email=anna", admin, http.StatusBadRequest},
+		} {
+			body := ""
+			if tc.method == http.MethodPost {
+				body = `{"type":"user_registered","message":"x"}`
+			}
+			if code, out := do(tc.method, tc.target, tc.token, body); code != tc.want {
+				t.Errorf("%s: %d %s, want %d", tc.name, code, out, tc.want)
+			}
+		}
+		s := open()
+		count := func(email string) int {
+			evs, err := s.ListEvents(t.Context(), storage.EventFilter{Types: []string{"user_registered"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range evs {
+				if e.UserEmail != nil && *e.UserEmail == email {
+					n++
+				}
+			}
+			return n
+		}
+		if a, b := count("anna@example.com"), count("boris@example.com"); a != 1 || b != 1 {
+			t.Fatalf("before the erasure: anna %d, boris %d events; want 1 and 1 (the refused requests changed something)", a, b)
+		}
+		code, body := do(http.MethodDelete, target, admin, "")
+		if code != http.StatusOK || !strings.Contains(body, `"deleted":1`) {
+			t.Fatalf("admin token erases: %d %s", code, body)
+		}
+		if a, b := count("anna@example.com"), count("boris@example.com"); a != 0 || b != 1 {
+			t.Errorf("after the erasure: anna %d, boris %d events; want 0 and 1", a, b)
+		}
+	})
 }

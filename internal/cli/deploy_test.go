@@ -500,8 +500,8 @@ func TestBesideScript(t *testing.T) {
 	t.Run("stops both on SIGTERM", func(t *testing.T) {
 		appPort, vitalsPort := freePort(t), freePort(t)
 		// The "application" is another vitals with a store of its own: it
-		// has a /health to time.
-		cmd := script(map[string]string{"PORT": appPort, "VITALS_PORT": vitalsPort}, bin, "serve", "--data-dir", t.TempDir())
+		// has a /health to time. VITALS_PORT would win over its PORT.
+		cmd := script(map[string]string{"PORT": appPort, "VITALS_PORT": vitalsPort}, "env", "-u", "VITALS_PORT", bin, "serve", "--data-dir", t.TempDir())
 		var out syncbuf.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -555,6 +555,19 @@ func TestBesideScript(t *testing.T) {
 		}
 		if n := strings.Count(out.String(), `"msg":"stopped"`); n != 2 {
 			t.Errorf("%d graceful stops logged, want 2 (vitals and the application)\n%s", n, &out)
+		}
+	})
+
+	t.Run("a release command starts no server", func(t *testing.T) {
+		vitalsPort := freePort(t)
+		cmd := script(map[string]string{"VITALS_PORT": vitalsPort}, "vitals", "migrate", "status")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "sqlite") || strings.Contains(string(out), "serving") {
+			t.Fatalf("beside.sh vitals migrate status: %v\n%s", err, out)
+		}
+		if conn, err := net.Dial("tcp", "127.0.0.1:"+vitalsPort); err == nil {
+			conn.Close()
+			t.Error("a server runs after the release command")
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,25 +29,27 @@ import (
 // Config is every setting vitals reads, from the environment with flags
 // that mirror each variable (a flag wins over its variable).
 type Config struct {
-	Port               int
-	DatabaseURL        string
-	DataDir            string
-	PGSchema           string
-	SQLiteSyncFull     bool
-	EventsKeep         int
-	SampleInterval     time.Duration
-	HistoryInterval    time.Duration
-	HistoryKeepRaw     time.Duration
-	HistoryKeep5m      time.Duration
-	HistoryKeep1h      time.Duration
-	PollInterval       time.Duration
-	ProbeTimeout       time.Duration
-	AdminPassword      string
-	ReadTokens         []string
-	IngestTokens       []string
-	IngestRate         int
-	IngestBurst        int
-	MetricsPublic      bool
+	Port            int
+	DatabaseURL     string
+	DataDir         string
+	PGSchema        string
+	SQLiteSyncFull  bool
+	EventsKeep      int
+	SampleInterval  time.Duration
+	HistoryInterval time.Duration
+	HistoryKeepRaw  time.Duration
+	HistoryKeep5m   time.Duration
+	HistoryKeep1h   time.Duration
+	PollInterval    time.Duration
+	ProbeTimeout    time.Duration
+	AdminPassword   string
+	ReadTokens      []string
+	IngestTokens    []string
+	IngestRate      int
+	IngestBurst     int
+	MetricsPublic   bool
+	// MetricsAddr is the private metrics listener's address; empty is off.
+	MetricsAddr        string
 	MonitorDatabaseURL string
 	RedisURL           string
 	HTTPChecks         []probes.HTTPTargetConfig
@@ -80,11 +83,20 @@ type Setting struct {
 	Help    string
 	// Secret settings are never printed or logged.
 	Secret bool
-	parse  func(c *Config, v string) error
+	// Over names the variable this one wins over when both are set: they
+	// share that variable's flag and field (VITALS_DATABASE_URL over
+	// DATABASE_URL), so that vitals beside an application can take its
+	// own value without renaming the application's.
+	Over  string
+	parse func(c *Config, v string) error
 }
 
-// flagName is the variable's flag: PORT -> --port, VITALS_DATA_DIR -> --data-dir.
+// FlagName is the variable's flag: PORT -> --port, VITALS_DATA_DIR ->
+// --data-dir; a variable that wins over another has that one's flag.
 func (s Setting) FlagName() string {
+	if s.Over != "" {
+		return Setting{Env: s.Over}.FlagName()
+	}
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.Env, "VITALS_")), "_", "-")
 }
 
@@ -97,6 +109,8 @@ func coreSettings() []Setting {
 	return []Setting{
 		{Env: "PORT", Default: "8080", Help: "TCP port the HTTP server listens on (0 picks a free one)",
 			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 0, 65535); return }},
+		{Env: "VITALS_PORT", Over: "PORT", Help: "vitals' port when it runs beside an application whose port PORT is; wins over PORT, for the server and every command (healthcheck)",
+			parse: func(c *Config, v string) (err error) { c.Port, err = intIn(v, 0, 65535); return }},
 		{Env: "DATABASE_URL", Help: "PostgreSQL URL (postgres:// or postgresql://); unset selects SQLite", Secret: true,
 			parse: func(c *Config, v string) error {
 				if v != "" {
@@ -105,6 +119,18 @@ func coreSettings() []Setting {
 					}
 				}
 				c.DatabaseURL = v
+				return nil
+			}},
+		{Env: "VITALS_DATABASE_URL", Over: "DATABASE_URL", Help: "vitals' PostgreSQL URL, winning over DATABASE_URL; also takes the forms Python applications use (postgresql+asyncpg://, postgresql+psycopg://: the driver is dropped; asyncpg's ssl= is read as sslmode=)", Secret: true,
+			parse: func(c *Config, v string) error {
+				u, err := PythonPostgresURL(v)
+				if err != nil {
+					return err
+				}
+				if err := postgresURL(u); err != nil {
+					return err
+				}
+				c.DatabaseURL = u
 				return nil
 			}},
 		{Env: "VITALS_DATA_DIR", Default: "./data", Help: "directory of the SQLite file vitals.db, created on first run",
@@ -191,6 +217,20 @@ func accessSettings() []Setting {
 			parse: func(c *Config, v string) (err error) { c.IngestBurst, err = intIn(v, 1, 1_000_000); return }},
 		{Env: "VITALS_METRICS_PUBLIC", Default: "false", Help: "true lets GET /metrics (Prometheus) answer without a credential; false asks for a read token",
 			parse: func(c *Config, v string) error { return boolIn(&c.MetricsPublic, v) }},
+		{Env: "VITALS_METRICS_ADDR", Help: "host:port of a second listener that serves GET /metrics alone without a credential, for a platform's scraper on a private network (Fly's [fdaa::...]:9091, or :9091); unset, off",
+			parse: func(c *Config, v string) error {
+				if v != "" {
+					host, port, err := net.SplitHostPort(v)
+					if err != nil || strings.ContainsAny(host, " /") {
+						return errors.New("must be host:port, such as 127.0.0.1:9091, [fdaa::1]:9091 or :9091")
+					}
+					if _, err := intIn(port, 1, 65535); err != nil {
+						return errors.New("must be host:port with a port from 1 to 65535")
+					}
+				}
+				c.MetricsAddr = v
+				return nil
+			}},
 	}
 }
 
@@ -309,7 +349,14 @@ func serveCommand() Command {
 // helpOut and returns ErrHelp.
 func LoadCommand(help Command, only []string, args []string, getenv func(string) string, helpOut io.Writer) (Config, []string, error) {
 	var list []Setting
+	// winners maps a variable to the one that wins over it, which a
+	// command reads whenever it reads the other.
+	winners := map[string]Setting{}
 	for _, s := range Settings() {
+		if s.Over != "" {
+			winners[s.Over] = s
+			continue
+		}
 		if only == nil || slices.Contains(only, s.Env) {
 			list = append(list, s)
 		}
@@ -340,6 +387,14 @@ func LoadCommand(help Command, only []string, args []string, getenv func(string)
 	var c Config
 	for i, s := range list {
 		v, name := getenv(s.Env), s.Env
+		if w, ok := winners[s.Env]; ok && !set[s.FlagName()] {
+			if wv := getenv(w.Env); wv != "" {
+				// The other variable is not read at all: beside an
+				// application it is the application's, in a form vitals
+				// need not accept.
+				s, v, name = w, wv, w.Env
+			}
+		}
 		if set[s.FlagName()] {
 			v, name = *flags[i], "--"+s.FlagName()
 		}
@@ -374,12 +429,22 @@ func printUsage(w io.Writer, help Command, own *flag.FlagSet, list []Setting) {
 		return
 	}
 	fmt.Fprintln(w, "\nsettings (each flag mirrors an environment variable; the flag wins):")
+	winners := map[string]Setting{}
+	for _, s := range Settings() {
+		if s.Over != "" {
+			winners[s.Over] = s
+		}
+	}
 	for _, s := range list {
 		def := ""
 		if s.Default != "" {
 			def = ", default " + s.Default
 		}
-		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.FlagName(), s.Env, def, s.Help)
+		env := s.Env
+		if w, ok := winners[s.Env]; ok {
+			env = w.Env + " or " + s.Env
+		}
+		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.FlagName(), env, def, s.Help)
 	}
 }
 
@@ -431,6 +496,39 @@ func postgresURL(v string) error {
 		return fmt.Errorf("must be a valid postgres:// or postgresql:// URL: %s", postgres.ParseErrorReason(err))
 	}
 	return nil
+}
+
+// PythonPostgresURL turns the PostgreSQL URL forms Python applications
+// use into one pgx reads: SQLAlchemy's driver suffix
+// (postgresql+asyncpg://, postgresql+psycopg://, postgres+psycopg2://) is
+// dropped, and asyncpg's ssl= query parameter becomes sslmode= (pgx would
+// send an unknown parameter to the server as a setting, which refuses it).
+// Anything else is returned as it is, for postgresURL to judge. The value
+// is never quoted in the error: it may hold a password.
+func PythonPostgresURL(v string) (string, error) {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return v, nil
+	}
+	base, driver, suffixed := strings.Cut(scheme, "+")
+	if !suffixed {
+		return v, nil
+	}
+	if base != "postgres" && base != "postgresql" || driver == "" || strings.ContainsAny(driver, "+/:") {
+		return "", errors.New("must be a postgres:// or postgresql:// URL, optionally with a driver (postgresql+asyncpg://)")
+	}
+	u, err := url.Parse(base + "://" + rest)
+	if err != nil {
+		return "", errors.New("must be a valid postgres:// or postgresql:// URL")
+	}
+	if q := u.Query(); q.Has("ssl") {
+		if !q.Has("sslmode") {
+			q.Set("sslmode", q.Get("ssl"))
+		}
+		q.Del("ssl")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 func identPattern(v string) bool {

@@ -61,6 +61,10 @@ func TestConfigBadValues(t *testing.T) {
 		{"VITALS_HTTP_CHECKS", "api=ftp://x", "VITALS_HTTP_CHECKS"},
 		{"VITALS_HTTP_CHECKS", "a=http://x,a=http://y", "VITALS_HTTP_CHECKS"},
 		{"VITALS_LOG_FORMAT", "xml", "VITALS_LOG_FORMAT"},
+		{"VITALS_METRICS_ADDR", "9091", "VITALS_METRICS_ADDR: must be host:port"},
+		{"VITALS_METRICS_ADDR", "localhost:metrics", "VITALS_METRICS_ADDR"},
+		{"VITALS_METRICS_ADDR", ":0", "VITALS_METRICS_ADDR"},
+		{"VITALS_METRICS_ADDR", "fdaa::1:9091", "VITALS_METRICS_ADDR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
@@ -124,5 +128,85 @@ func TestREADMEConfigTable(t *testing.T) {
 			return
 		}
 		t.Fatalf("README.md's configuration table differs from Settings(); run VITALS_UPDATE_README=1 go test -run TestREADMEConfigTable ./internal/config\nwant:\n%s", want)
+	}
+}
+
+// VITALS_DATABASE_URL wins over DATABASE_URL, which is then not read at
+// all (beside an application it is the application's, in a Python form),
+// and takes the forms Python applications use; DATABASE_URL stays strict.
+// VITALS_PORT wins over PORT the same way, for every command.
+func TestConfigVitalsVariablesWin(t *testing.T) {
+	const plain = "postgres://vitals:hunter2@db.internal:5432/app"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"DATABASE_URL alone", map[string]string{"DATABASE_URL": plain}, nil, plain},
+		{"VITALS_DATABASE_URL alone", map[string]string{"VITALS_DATABASE_URL": plain}, nil, plain},
+		{"VITALS_DATABASE_URL wins", map[string]string{"DATABASE_URL": "postgres://app@other/app", "VITALS_DATABASE_URL": plain}, nil, plain},
+		{"the application's asyncpg form is not read", map[string]string{"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/app", "VITALS_DATABASE_URL": plain}, nil, plain},
+		{"asyncpg", map[string]string{"VITALS_DATABASE_URL": "postgresql+asyncpg://vitals:hunter2@db.internal:5432/app"}, nil, "postgresql://vitals:hunter2@db.internal:5432/app"},
+		{"psycopg", map[string]string{"VITALS_DATABASE_URL": "postgresql+psycopg://vitals:hunter2@db.internal:5432/app"}, nil, "postgresql://vitals:hunter2@db.internal:5432/app"},
+		{"postgres+psycopg2", map[string]string{"VITALS_DATABASE_URL": "postgres+psycopg2://vitals:hunter2@db.internal:5432/app"}, nil, "postgres://vitals:hunter2@db.internal:5432/app"},
+		{"asyncpg's ssl", map[string]string{"VITALS_DATABASE_URL": "postgresql+asyncpg://vitals@db/app?ssl=require"}, nil, "postgresql://vitals@db/app?sslmode=require"},
+		{"sslmode kept over ssl", map[string]string{"VITALS_DATABASE_URL": "postgresql+asyncpg://vitals@db/app?ssl=require&sslmode=disable"}, nil, "postgresql://vitals@db/app?sslmode=disable"},
+		{"the flag wins over both", map[string]string{"VITALS_DATABASE_URL": plain}, []string{"--database-url", "postgres://flag@db/app"}, "postgres://flag@db/app"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, envOf(tc.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DatabaseURL != tc.want {
+				t.Fatalf("DatabaseURL = %q, want %q", c.DatabaseURL, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		env      map[string]string
+		name     string
+		notQuote string
+	}{
+		// DATABASE_URL stays as strict as it was.
+		{map[string]string{"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/app"}, "DATABASE_URL", "hunter2"},
+		{map[string]string{"VITALS_DATABASE_URL": "mysql+pymysql://app:hunter2@db/app"}, "VITALS_DATABASE_URL", "hunter2"},
+		{map[string]string{"VITALS_DATABASE_URL": "postgresql+://app:hunter2@db/app"}, "VITALS_DATABASE_URL", "hunter2"},
+		{map[string]string{"VITALS_DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/app?sslmode=sometimes"}, "VITALS_DATABASE_URL", "hunter2"},
+		{map[string]string{"VITALS_DATABASE_URL": "./vitals.db"}, "VITALS_DATABASE_URL", ""},
+		{map[string]string{"VITALS_PORT": "http", "PORT": "8080"}, "VITALS_PORT", ""},
+	} {
+		_, err := Load(nil, envOf(tc.env), &bytes.Buffer{})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Name != tc.name {
+			t.Errorf("%v: %v, want an Error naming %s", tc.env, err, tc.name)
+			continue
+		}
+		if tc.notQuote != "" && strings.Contains(err.Error(), tc.notQuote) {
+			t.Errorf("the error echoes a secret: %q", err)
+		}
+	}
+
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{map[string]string{"PORT": "8080"}, nil, 8080},
+		{map[string]string{"PORT": "8080", "VITALS_PORT": "9090"}, nil, 9090},
+		{map[string]string{"PORT": "not-read", "VITALS_PORT": "9090"}, nil, 9090},
+		{map[string]string{"PORT": "8080", "VITALS_PORT": "9090"}, []string{"--port", "7000"}, 7000},
+	} {
+		// A command that reads only PORT reads VITALS_PORT too.
+		c, _, err := LoadCommand(Command{Usage: "vitals healthcheck"}, []string{"PORT"}, tc.args, envOf(tc.env), &bytes.Buffer{})
+		if err != nil || c.Port != tc.want {
+			t.Errorf("%v %v: port %d, %v; want %d", tc.env, tc.args, c.Port, err, tc.want)
+		}
+	}
+	var help bytes.Buffer
+	if _, _, err := LoadCommand(Command{Usage: "vitals migrate"}, []string{"DATABASE_URL"}, []string{"--help"}, envOf(nil), &help); !errors.Is(err, ErrHelp) ||
+		!strings.Contains(help.String(), "VITALS_DATABASE_URL or DATABASE_URL") {
+		t.Errorf("--help does not name both variables: %v\n%s", err, &help)
 	}
 }

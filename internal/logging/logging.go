@@ -28,9 +28,27 @@ func New(format string, w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, HandlerOptions(slog.LevelInfo)))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, HandlerOptions(slog.LevelInfo)))
+}
+
+// HandlerOptions are every vitals logger's: level, and durations in
+// milliseconds (DurationsInMS).
+func HandlerOptions(level slog.Leveler) *slog.HandlerOptions {
+	return &slog.HandlerOptions{Level: level, ReplaceAttr: DurationsInMS}
+}
+
+// DurationsInMS writes a time.Duration attribute as milliseconds under its
+// key with _ms added ("retry_every": 2s becomes "retry_every_ms": 2000):
+// slog's JSON would write nanoseconds with no unit, which nobody reads
+// right at a glance.
+func DurationsInMS(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	ms := float64(a.Value.Duration().Microseconds()) / 1000
+	return slog.Float64(a.Key+"_ms", ms)
 }
 
 // requestLogFlush is how long a request log line may wait in lineBuffer.
