@@ -23,11 +23,13 @@ type Snapshots interface {
 
 // Store is the slice of the store the HTTP surface uses: the feed's events
 // (listed, written, erased), the backend's name for the page, and the
-// session key setting (session.go). storage.Store satisfies it.
+// session key setting (session.go), the history and the fleet
+// (history.go). storage.Store satisfies it.
 type Store interface {
 	storage.EventReader
 	storage.EventWriter
 	storage.EventEraser
+	HistoryReader
 	Backend() string
 	sessionKeyStore
 }
@@ -215,6 +217,8 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
 	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
 	app.Post("/api/v1/notifications/test", require("send a test notification", RoleAdmin), s.sessionCSRF, db, s.testNotification)
+	app.Get("/api/v1/history", readers, db, s.historyAPI)
+	app.Get("/api/v1/instances", readers, db, s.instancesAPI)
 	app.Post("/api/v1/events", require("post events", RoleIngest), newIngestLimiter(s.IngestRate, s.IngestBurst).handler, db, s.postEvents)
 	app.Delete("/api/v1/events", require("erase events", RoleAdmin, RoleAdminToken), s.sessionCSRF, db, s.eraseEvents)
 	app.Get("/api/v1/openapi.json", require("read the API description", RoleAdmin, RoleRead, RoleIngest, RoleAdminToken), s.openAPI)

@@ -373,6 +373,7 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	if page.NextCursor != "" {
 		t.Fatalf("last page has a cursor")
 	}
+	seedHistory(t, store, "oas")
 	since := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 	for _, rq := range []request{
 		{name: "list, filtered", method: "GET", target: "/api/v1/events?type=user_registered,track_added&type=stream_started&q=ANNA&since=" + since, cred: asAdmin, want: 200},
@@ -395,6 +396,16 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "erase, no credential", method: "DELETE", target: "/api/v1/events?user_email=anna%40example.com", want: 401},
 		{name: "erase, read token", method: "DELETE", target: "/api/v1/events?user_email=anna%40example.com", cred: asReader, want: 403},
 		{name: "erase, store down", h: down, method: "DELETE", target: "/api/v1/events?user_email=anna%40example.com", cred: asAdminWithCSRF, want: 503},
+
+		{name: "history", method: "GET", target: "/api/v1/history?series=cpu.percent,disk%5B%2F%5D.percent&range=1h&instance=oas&types=stream_started", cred: asReader, want: 200},
+		{name: "history, bad range", method: "GET", target: "/api/v1/history?series=cpu.percent&range=2h", cred: asReader, want: 400},
+		{name: "history, no credential", method: "GET", target: "/api/v1/history?series=cpu.percent&range=1h", want: 401},
+		{name: "history, ingest token", method: "GET", target: "/api/v1/history?series=cpu.percent&range=1h", cred: asIngest, want: 403},
+		{name: "history, store down", h: down, method: "GET", target: "/api/v1/history?series=cpu.percent&range=1h", cred: asReader, want: 503},
+		{name: "instances", method: "GET", target: "/api/v1/instances", cred: asAdmin, want: 200},
+		{name: "instances, no credential", method: "GET", target: "/api/v1/instances", want: 401},
+		{name: "instances, ingest token", method: "GET", target: "/api/v1/instances", cred: asIngest, want: 403},
+		{name: "instances, store down", h: down, method: "GET", target: "/api/v1/instances", cred: asReader, want: 503},
 
 		{name: "document", method: "GET", target: "/api/v1/openapi.json", cred: asIngest, want: 200},
 		{name: "document, no credential", method: "GET", target: "/api/v1/openapi.json", want: 401},

@@ -28,6 +28,25 @@ type Point struct {
 // Mean is Sum / Count.
 func (p Point) Mean() float64 { return p.Sum / float64(p.Count) }
 
+// addSum adds two sums as decimals: figures carry a few decimal places
+// (the probes round to 3), and their float sum drifts off the decimal one
+// (0.1 + 0.2), which no scale up to maxScale would then store exactly.
+// Rounded back to the addends' decimal places it is the double nearest the
+// exact decimal sum, which the codec stores as an integer. Sums that are
+// not such decimals, or too large to scale exactly, add as floats.
+func addSum(a, b float64) float64 {
+	s := a + b
+	ka, kb := scaleOf(a), scaleOf(b)
+	if ka < 0 || kb < 0 {
+		return s
+	}
+	f := pow10[max(ka, kb)]
+	if m := math.Round(s * f); math.Abs(m) < 1<<53 {
+		return m / f
+	}
+	return s
+}
+
 // maxScale is the most decimal places a chunk stores as integers; the
 // probes round their figures to at most 3 (probes.round), so real figures
 // always fit, and a value that does not is stored as its IEEE bits.
@@ -88,7 +107,10 @@ func (e *Encoder) Encode(points []Point) ([]byte, error) {
 		if p.Count != 1 || p.Min != p.Max || p.Min != p.Sum {
 			single = false
 		}
-		for _, v := range []float64{p.Min, p.Max} {
+		// The sum too: the samples between min and max may have more
+		// decimals than either (0.8 and 1.37 around a 1.125), and a sum
+		// stored at min's and max's scale would lose them.
+		for _, v := range []float64{p.Min, p.Max, p.Sum} {
 			k := scaleOf(v)
 			if k < 0 {
 				rawBits = true
@@ -154,11 +176,28 @@ func (e *Encoder) Encode(points []Point) ([]byte, error) {
 
 // Decode returns the points of a chunk made by Encode.
 func Decode(data []byte) ([]Point, error) {
-	raw, err := inflate(data)
+	var d Decoder
+	return d.Decode(data)
+}
+
+// Decoder decodes chunks, keeping its inflater and buffer from one chunk
+// to the next: a year's chart reads a hundred chunks, and a new inflater
+// for each cost more than the decoding. It is not safe for concurrent use.
+type Decoder struct {
+	fr  io.ReadCloser
+	src bytes.Reader
+	out bytes.Buffer
+	r   bytes.Reader
+}
+
+// Decode returns the points of a chunk made by Encode.
+func (dec *Decoder) Decode(data []byte) ([]Point, error) {
+	raw, err := dec.inflate(data)
 	if err != nil {
 		return nil, fmt.Errorf("history: decode: %w", err)
 	}
-	r := bytes.NewReader(raw)
+	r := &dec.r
+	r.Reset(raw)
 	bad := func(what string) error { return fmt.Errorf("history: decode: bad chunk (%s)", what) }
 	var head [3]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil || head[0] != codecVersion || head[2] > maxScale {
@@ -199,12 +238,14 @@ func Decode(data []byte) ([]Point, error) {
 	if !single {
 		cols = append(cols, func(p *Point) *float64 { return &p.Max }, func(p *Point) *float64 { return &p.Sum })
 	}
+	// One buffer for every 8-byte value: declared in the loop it would be
+	// allocated for each (io.ReadFull keeps it).
+	var b [8]byte
 	for _, col := range cols {
 		var prevBits uint64
 		var prev int64
 		for i := range points {
 			if rawBits {
-				var b [8]byte
 				if _, err := io.ReadFull(r, b[:]); err != nil {
 					return nil, bad("value")
 				}
@@ -248,14 +289,18 @@ func (e *Encoder) deflate(b []byte) ([]byte, error) {
 	return bytes.Clone(e.out.Bytes()), nil
 }
 
-func inflate(b []byte) ([]byte, error) {
-	r := flate.NewReader(bytes.NewReader(b))
-	defer r.Close()
-	// A chunk inflates to well under a megabyte; the bound keeps a
-	// corrupt row from costing more.
-	out, err := io.ReadAll(io.LimitReader(r, 16<<20))
-	if err != nil {
+func (dec *Decoder) inflate(b []byte) ([]byte, error) {
+	dec.src.Reset(b)
+	if dec.fr == nil {
+		dec.fr = flate.NewReader(&dec.src)
+	} else if err := dec.fr.(flate.Resetter).Reset(&dec.src, nil); err != nil {
 		return nil, err
 	}
-	return out, nil
+	dec.out.Reset()
+	// A chunk inflates to well under a megabyte; the bound keeps a
+	// corrupt row from costing more.
+	if _, err := dec.out.ReadFrom(io.LimitReader(dec.fr, 16<<20)); err != nil {
+		return nil, err
+	}
+	return dec.out.Bytes(), nil
 }

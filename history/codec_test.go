@@ -13,6 +13,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		"raw bits": {{T: 5, Min: math.Pi, Max: math.Pi, Sum: math.Pi, Count: 1},
 			{T: 7, Min: 1.0 / 3, Max: 1e300, Sum: 1e300, Count: 2}},
 		"large bytes": {{T: 1, Min: 9223372036854771712, Max: 9223372036854771712, Sum: 9223372036854771712, Count: 1}},
+		// The fault suite's bucket: min and max at two places, samples
+		// between them at three, so the sum has three.
+		"sum finer than min and max": {{T: 0, Min: 0.8, Max: 1.37, Sum: 47.398, Count: 42}},
+		"sum not a decimal":          {{T: 0, Min: 0.1, Max: 0.2, Sum: 0.1 + 0.2, Count: 2}},
 	}
 	var e Encoder
 	for name, pts := range cases {
@@ -49,5 +53,26 @@ func TestEncodeRefusesEmpty(t *testing.T) {
 	var e Encoder
 	if _, err := e.Encode(nil); err == nil {
 		t.Fatal("Encode(nil) succeeded")
+	}
+}
+
+// TestAddSumIsTheDecimalSum: sums of figures with a few decimals are the
+// double nearest their exact decimal sum, whatever the order of addition,
+// so a roll-up of roll-ups equals the roll-up of the samples.
+func TestAddSumIsTheDecimalSum(t *testing.T) {
+	vals := []float64{0.1, 0.2, 1.125, 0.8, 1.37, 33.33, 1e9, 0.001}
+	fwd, back := 0.0, 0.0
+	for i := range vals {
+		fwd = addSum(fwd, vals[i])
+		back = addSum(back, vals[len(vals)-1-i])
+	}
+	if fwd != 1000000036.926 || back != fwd {
+		t.Fatalf("forward %v, backward %v, want 1000000036.926", fwd, back)
+	}
+	if got := addSum(0.1, 0.2); got != 0.3 {
+		t.Errorf("0.1 + 0.2 = %v, want 0.3", got)
+	}
+	if got := addSum(math.Pi, 1); got != math.Pi+1 {
+		t.Errorf("pi + 1 = %v, want the float sum", got)
 	}
 }

@@ -76,6 +76,11 @@ func NewRecorder(store Store, instance string, raw Tier) *Recorder {
 func (r *Recorder) Add(t time.Time, series string, v float64) {
 	ms := t.UnixMilli()
 	c := r.open[series]
+	if c != nil && ms == c.points[len(c.points)-1].T {
+		// The same snapshot again (the sampler has not ticked since, as
+		// after a SIGSTOP): one sample, not two, or roll-ups count it twice.
+		return
+	}
 	if c != nil && (floor(c.points[0].T, r.tier.Period) != floor(ms, r.tier.Period) || ms <= c.points[len(c.points)-1].T) {
 		if c.dirty {
 			r.retired = append(r.retired, c)
@@ -268,7 +273,7 @@ func merge(m map[int64]*Point, b int64, p Point) {
 		return
 	}
 	q.Min, q.Max = min(q.Min, p.Min), max(q.Max, p.Max)
-	q.Sum += p.Sum
+	q.Sum = addSum(q.Sum, p.Sum)
 	q.Count += p.Count
 }
 

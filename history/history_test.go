@@ -126,3 +126,29 @@ func testRollups(t *testing.T, st Store) {
 		t.Errorf("%d raw chunks older than 48 h left", len(raw))
 	}
 }
+
+// TestRecorderKeepsOneSampleOfASnapshot: the history loop may hand the
+// Recorder the same snapshot twice (the sampler has not ticked since, as
+// after SIGSTOP and SIGCONT); it is stored once.
+func TestRecorderKeepsOneSampleOfASnapshot(t *testing.T) {
+	st := sqlitetest.Open(t, sqlite.Options{})
+	rec := NewRecorder(st, "i0", DefaultTiers()[0])
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, d := range []time.Duration{0, 30 * time.Second, 30 * time.Second, time.Minute} {
+		rec.Add(at.Add(d), "cpu.percent", 1)
+		if err := rec.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := st.HistoryChunks(t.Context(), storage.HistoryQuery{Tier: 0, FromMS: 0, ToMS: math.MaxInt64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range cs {
+		n += c.Points
+	}
+	if len(cs) != 1 || n != 3 {
+		t.Fatalf("%d chunks, %d points; want 1 chunk of 3", len(cs), n)
+	}
+}

@@ -80,6 +80,9 @@ type Instance struct {
 	Version   string
 	StartedMS int64
 	SeenMS    int64
+	// IntervalMS is how often the instance registers (its history
+	// interval); it is stale once silent for 3 of them.
+	IntervalMS int64
 	// Snapshot is the instance's latest snapshot as JSON.
 	Snapshot []byte
 }
@@ -94,4 +97,17 @@ type InstanceStore interface {
 	// PruneInstances deletes the instances last seen before beforeMS and
 	// returns how many went.
 	PruneInstances(ctx context.Context, beforeMS int64) (int64, error)
+}
+
+// DefaultInstanceInterval is the interval an instance is taken to register
+// at when it does not say (VITALS_HISTORY_INTERVAL's default).
+const DefaultInstanceInterval = 30_000
+
+// InstanceInterval is inst's IntervalMS, or DefaultInstanceInterval when it
+// is not positive, as both backends store it.
+func InstanceInterval(inst Instance) int64 {
+	if inst.IntervalMS <= 0 {
+		return DefaultInstanceInterval
+	}
+	return inst.IntervalMS
 }

@@ -180,10 +180,11 @@ func (s *Store) UpsertInstance(ctx context.Context, inst storage.Instance) error
 		return s.notReady("upsert instance")
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO instances (id, region, version, started_ms, seen_ms, snapshot) VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO instances (id, region, version, started_ms, seen_ms, interval_ms, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, version = EXCLUDED.version,
-			started_ms = EXCLUDED.started_ms, seen_ms = EXCLUDED.seen_ms, snapshot = EXCLUDED.snapshot`,
-		inst.ID, inst.Region, inst.Version, inst.StartedMS, inst.SeenMS, inst.Snapshot)
+			started_ms = EXCLUDED.started_ms, seen_ms = EXCLUDED.seen_ms, interval_ms = EXCLUDED.interval_ms,
+			snapshot = EXCLUDED.snapshot`,
+		inst.ID, inst.Region, inst.Version, inst.StartedMS, inst.SeenMS, storage.InstanceInterval(inst), inst.Snapshot)
 	if err := s.observe(err); err != nil {
 		return s.opErr("upsert instance", err)
 	}
@@ -195,13 +196,13 @@ func (s *Store) Instances(ctx context.Context) ([]storage.Instance, error) {
 	if !s.ready.Load() {
 		return nil, s.notReady("instances")
 	}
-	rows, err := s.pool.Query(ctx, "SELECT id, region, version, started_ms, seen_ms, snapshot FROM instances ORDER BY id")
+	rows, err := s.pool.Query(ctx, "SELECT id, region, version, started_ms, seen_ms, interval_ms, snapshot FROM instances ORDER BY id")
 	if err != nil {
 		return nil, s.opErr("instances", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Instance, error) {
 		var in storage.Instance
-		err := r.Scan(&in.ID, &in.Region, &in.Version, &in.StartedMS, &in.SeenMS, &in.Snapshot)
+		err := r.Scan(&in.ID, &in.Region, &in.Version, &in.StartedMS, &in.SeenMS, &in.IntervalMS, &in.Snapshot)
 		return in, err
 	})
 	if err != nil {

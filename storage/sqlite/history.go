@@ -148,11 +148,12 @@ func (s *Store) PruneHistory(ctx context.Context, tier int, beforeMS int64) (int
 	return n, nil
 }
 
-// HistoryBytes sums the pages of the history table and its index (dbstat).
+// HistoryBytes sums the pages of the history table and of every index on
+// it, its primary key's included (dbstat).
 func (s *Store) HistoryBytes(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
 	err := s.reader.QueryRowContext(ctx, `SELECT sum(pgsize) FROM dbstat
-		WHERE name IN ('history_chunks', 'idx_history_chunks_tier_end')`).Scan(&n)
+		WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'history_chunks')`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: history bytes: %w", err)
 	}
@@ -190,10 +191,11 @@ func (s *Store) ReleaseLease(ctx context.Context, lease, holder string) error {
 // UpsertInstance registers inst.
 func (s *Store) UpsertInstance(ctx context.Context, inst storage.Instance) error {
 	_, err := s.writer.ExecContext(ctx, `
-		INSERT INTO instances (id, region, version, started_ms, seen_ms, snapshot) VALUES (?, ?, ?, ?, ?, ?)
+		INSERT INTO instances (id, region, version, started_ms, seen_ms, interval_ms, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET region = excluded.region, version = excluded.version,
-			started_ms = excluded.started_ms, seen_ms = excluded.seen_ms, snapshot = excluded.snapshot`,
-		inst.ID, inst.Region, inst.Version, inst.StartedMS, inst.SeenMS, inst.Snapshot)
+			started_ms = excluded.started_ms, seen_ms = excluded.seen_ms, interval_ms = excluded.interval_ms,
+			snapshot = excluded.snapshot`,
+		inst.ID, inst.Region, inst.Version, inst.StartedMS, inst.SeenMS, storage.InstanceInterval(inst), inst.Snapshot)
 	if err := s.observe(err); err != nil {
 		return fmt.Errorf("sqlite: upsert instance: %w", err)
 	}
@@ -202,7 +204,7 @@ func (s *Store) UpsertInstance(ctx context.Context, inst storage.Instance) error
 
 // Instances lists every registered instance.
 func (s *Store) Instances(ctx context.Context) ([]storage.Instance, error) {
-	rows, err := s.reader.QueryContext(ctx, "SELECT id, region, version, started_ms, seen_ms, snapshot FROM instances ORDER BY id")
+	rows, err := s.reader.QueryContext(ctx, "SELECT id, region, version, started_ms, seen_ms, interval_ms, snapshot FROM instances ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: instances: %w", err)
 	}
@@ -210,7 +212,7 @@ func (s *Store) Instances(ctx context.Context) ([]storage.Instance, error) {
 	var out []storage.Instance
 	for rows.Next() {
 		var in storage.Instance
-		if err := rows.Scan(&in.ID, &in.Region, &in.Version, &in.StartedMS, &in.SeenMS, &in.Snapshot); err != nil {
+		if err := rows.Scan(&in.ID, &in.Region, &in.Version, &in.StartedMS, &in.SeenMS, &in.IntervalMS, &in.Snapshot); err != nil {
 			return nil, fmt.Errorf("sqlite: instances: %w", err)
 		}
 		out = append(out, in)

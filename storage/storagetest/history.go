@@ -101,21 +101,23 @@ func testLeaseAndRollup(t *testing.T, open Opener) {
 	must(ok, err, true, "a after b released")
 }
 
-// testInstances: upsert replaces, list by id, prune by last seen.
+// testInstances: upsert replaces, list by id, an unset interval stored as
+// the default, prune by last seen.
 func testInstances(t *testing.T, open Opener) {
 	ctx := ctxFor(t)
 	s := open(t, 0)
 	for _, in := range []storage.Instance{
 		{ID: "b", Region: "ams", Version: "1", StartedMS: 1, SeenMS: 10, Snapshot: []byte(`{}`)},
 		{ID: "a", Region: "fra", Version: "1", StartedMS: 1, SeenMS: 10, Snapshot: []byte(`{}`)},
-		{ID: "a", Region: "fra", Version: "2", StartedMS: 5, SeenMS: 50, Snapshot: []byte(`{"x":1}`)},
+		{ID: "a", Region: "fra", Version: "2", StartedMS: 5, SeenMS: 50, IntervalMS: 5000, Snapshot: []byte(`{"x":1}`)},
 	} {
 		if err := s.UpsertInstance(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, err := s.Instances(ctx)
-	if err != nil || len(got) != 2 || got[0].ID != "a" || got[0].Version != "2" || string(got[0].Snapshot) != `{"x":1}` {
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[0].Version != "2" || string(got[0].Snapshot) != `{"x":1}` ||
+		got[0].IntervalMS != 5000 || got[1].IntervalMS != storage.DefaultInstanceInterval {
 		t.Fatalf("instances: %+v, %v", got, err)
 	}
 	if n, err := s.PruneInstances(ctx, 20); err != nil || n != 1 {

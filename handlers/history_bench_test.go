@@ -1,0 +1,132 @@
+package handlers_test
+
+import (
+	"bytes"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/storage"
+)
+
+// seedFullHistory stores what a year-old instance has of series: 48 h of
+// raw samples every 30 s (a chunk an hour), 30 days of 5-minute buckets (a
+// chunk a day) and a year of hourly ones (a chunk a week), with both
+// watermarks just behind now, as the Roller leaves them.
+func seedFullHistory(tb testing.TB, st storage.Store, instance string, series []string, now time.Time) {
+	tb.Helper()
+	ctx := tb.Context()
+	var enc history.Encoder
+	type tierSpan struct {
+		tier         int
+		step, period time.Duration
+		span         time.Duration
+		count        int64
+	}
+	var chunks []storage.HistoryChunk
+	flush := func() {
+		if err := st.PutHistoryChunks(ctx, chunks); err != nil {
+			tb.Fatal(err)
+		}
+		chunks = chunks[:0]
+	}
+	for _, ts := range []tierSpan{
+		{0, 30 * time.Second, time.Hour, 48 * time.Hour, 1},
+		{1, 5 * time.Minute, 24 * time.Hour, 30 * 24 * time.Hour, 10},
+		{2, time.Hour, 7 * 24 * time.Hour, 365 * 24 * time.Hour, 120},
+	} {
+		end := now.Truncate(ts.step)
+		for _, name := range series {
+			var pts []history.Point
+			for at := end.Add(-ts.span); at.Before(end); at = at.Add(ts.step) {
+				k := float64(at.Unix() / 30)
+				v := math.Round((50+30*math.Sin(k/500))*100) / 100
+				p := history.Point{T: at.UnixMilli(), Min: v, Max: v, Sum: v, Count: 1}
+				if ts.count > 1 {
+					p = history.Point{T: at.UnixMilli(), Min: v - 5, Max: v + 5, Sum: math.Round(v*float64(ts.count)*100) / 100, Count: ts.count}
+				}
+				if len(pts) > 0 && at.Truncate(ts.period) != time.UnixMilli(pts[0].T).Truncate(ts.period) {
+					data, err := enc.Encode(pts)
+					if err != nil {
+						tb.Fatal(err)
+					}
+					start := time.UnixMilli(pts[0].T).Truncate(ts.period).UnixMilli()
+					if ts.tier == 0 {
+						start = pts[0].T
+					}
+					chunks = append(chunks, storage.HistoryChunk{Instance: instance, Tier: ts.tier, Series: name,
+						StartMS: start, EndMS: pts[len(pts)-1].T, Points: len(pts), Data: data})
+					pts = pts[:0]
+				}
+				pts = append(pts, p)
+			}
+			if len(pts) > 0 {
+				data, _ := enc.Encode(pts)
+				start := time.UnixMilli(pts[0].T).Truncate(ts.period).UnixMilli()
+				if ts.tier == 0 {
+					start = pts[0].T
+				}
+				chunks = append(chunks, storage.HistoryChunk{Instance: instance, Tier: ts.tier, Series: name,
+					StartMS: start, EndMS: pts[len(pts)-1].T, Points: len(pts), Data: data})
+			}
+			flush()
+		}
+	}
+	nowMS := now.UnixMilli()
+	if ok, err := st.AcquireLease(ctx, history.LeaseName, "bench", nowMS, 60_000); err != nil || !ok {
+		tb.Fatalf("lease: %v %v", ok, err)
+	}
+	for tier, until := range map[int]time.Time{1: now.Truncate(5 * time.Minute).Add(-5 * time.Minute), 2: now.Truncate(time.Hour).Add(-time.Hour)} {
+		if err := st.CommitRollup(ctx, history.LeaseName, "bench", nowMS, tier, until.UnixMilli(), nil); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHistoryAPI is the server-side time of GET /api/v1/history for
+// each range, two series (a card's pair of sparklines or a chart with its
+// neighbour) of an instance with a full year stored, through the app's
+// handler in process, on every backend: ns/op is the mean, p50-ms and
+// p99-ms the percentiles (the target is p99 < 5 ms for any range).
+func BenchmarkHistoryAPI(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		st := be.open(b)
+		seedFullHistory(b, st, "bench", []string{"cpu.percent", "memory.percent"}, time.Now())
+		h := newHarness(b, st)
+		handler := h.app.Handler()
+		for _, r := range history.Ranges() {
+			b.Run(be.name+"/"+r.Name, func(b *testing.B) {
+				uri := "/api/v1/history?series=cpu.percent,memory.percent&instance=bench&range=" + r.Name
+				var ctx fasthttp.RequestCtx
+				took := make([]time.Duration, 0, b.N)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					ctx.Request.Reset()
+					ctx.Response.Reset()
+					ctx.Request.SetRequestURI(uri)
+					ctx.Request.Header.Set("Authorization", "Bearer "+readToken)
+					start := time.Now()
+					handler(&ctx)
+					took = append(took, time.Since(start))
+					if ctx.Response.StatusCode() != 200 {
+						b.Fatalf("GET %s: %d %s", uri, ctx.Response.StatusCode(), ctx.Response.Body())
+					}
+				}
+				b.StopTimer()
+				// The seeded year fills every step but the newest few.
+				if n := bytes.Count(ctx.Response.Body(), []byte("null")); n > 4 {
+					b.Fatalf("%s: %d steps without a point", r.Name, n)
+				}
+				slices.Sort(took)
+				b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(len(ctx.Response.Body())), "bytes")
+			})
+		}
+	}
+}
