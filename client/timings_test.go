@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -97,11 +98,12 @@ func TestMiddlewareReportsRoutes(t *testing.T) {
 // A wrong token stops the posting with one log line.
 func TestMiddlewareGivesUpOnRefusal(t *testing.T) {
 	s := startServer(t)
-	var logs bytes.Buffer
+	var mu sync.Mutex
+	var logs bytes.Buffer // written by the client's goroutine, read here: under mu
 	cfg := fast(s.URL)
 	cfg.Token = "not-a-token-of-this-server"
 	cfg.TimingsInterval = 50 * time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 	c := mustNew(t, cfg)
 	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for range 5 {
@@ -109,7 +111,10 @@ func TestMiddlewareGivesUpOnRefusal(t *testing.T) {
 		time.Sleep(60 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n := strings.Count(logs.String(), "request timings refused"); n != 1 {
-		t.Errorf("%d log lines, want 1:\n%s", n, logs.String())
+	mu.Lock()
+	text := logs.String()
+	mu.Unlock()
+	if n := strings.Count(text, "request timings refused"); n != 1 {
+		t.Errorf("%d log lines, want 1:\n%s", n, text)
 	}
 }
