@@ -532,6 +532,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		if rows := eval[int](p, headerRows); rows > 2 {
 			t.Errorf("the header takes %d rows at 360 px, want at most 2", rows)
 		}
+		// The longest summary a busy machine shows keeps to two rows too
+		// (a fresh-machine CI run once had three).
+		long := `(() => { const s = document.getElementById("summary"), old = s.textContent;
+			s.textContent = "1 down · 2 critical · 3 warnings · 1 stale"; const r = ` + headerRows + `; s.textContent = old; return r; })()`
+		if rows := eval[int](p, long); rows > 2 {
+			t.Errorf("with a long summary the header takes %d rows at 360 px, want at most 2", rows)
+		}
 		// One line per event: every row as tall as the shortest.
 		if h := eval[[]float64](p, `[...document.querySelectorAll("#feed li[id]")].map(li => li.getBoundingClientRect().height)`); len(h) == 0 || !oneLine(h) {
 			t.Errorf("event rows at 360 px are not one line each: heights %v", h)
