@@ -673,17 +673,13 @@ func (r *rejection) errorFor(i int) error {
 
 // logRefusal writes the one line for events the server refused for good.
 func (c *Client) logRefusal(r *rejection, items []item) {
-	l := c.cfg.Logger
-	if l == nil {
-		l = slog.Default()
-	}
 	types := make([]string, 0, len(items))
 	for _, it := range items {
 		if !slices.Contains(types, it.ev.Type) {
 			types = append(types, it.ev.Type)
 		}
 	}
-	l.Warn("vitals client: the server refused events; not retried",
+	c.logger().Warn("vitals client: the server refused events; not retried",
 		slog.Int("status", r.status), slog.Int("events", len(items)),
 		slog.String("types", strings.Join(types, ",")), slog.String("detail", r.detail))
 }
@@ -721,15 +717,7 @@ func (c *Client) post(batch []item) answer {
 
 	ctx, cancel := context.WithTimeout(c.abortCtx, c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, &body)
-	if err != nil {
-		return answer{out: retry, err: fmt.Errorf("vitals client: post events: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("User-Agent", "vitals-go-client")
-	resp, err := c.http.Do(req)
+	resp, err := c.postJSON(ctx, c.endpoint, &body)
 	if err != nil {
 		return answer{out: retry, err: fmt.Errorf("vitals client: post events: %w", err)}
 	}
@@ -740,15 +728,16 @@ func (c *Client) post(batch []item) answer {
 		// idempotency keys, so it will not be stored twice.
 		return answer{out: retry, err: fmt.Errorf("vitals client: read answer: %w", err)}
 	}
-	switch code := resp.StatusCode; code {
-	case http.StatusOK, http.StatusCreated:
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK || code == http.StatusCreated:
 		if err := checkStored(text, len(batch)); err != nil {
 			return answer{out: retry, err: err}
 		}
 		return answer{out: sent}
-	case http.StatusRequestEntityTooLarge:
+	case code == http.StatusRequestEntityTooLarge:
+		// Unlike the other final answers, a smaller batch may pass.
 		return answer{out: tooLarge, rej: parseProblem(code, text)}
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnsupportedMediaType:
+	case refusedForGood(code):
 		// A wrong token or URL is as final as a bad event: retrying them
 		// until Close would hold the buffer and hide the mistake.
 		return answer{out: rejected, rej: parseProblem(code, text)}
@@ -758,6 +747,20 @@ func (c *Client) post(batch []item) answer {
 		err := &StatusError{StatusCode: code, Status: resp.Status, Detail: parseProblem(code, text).detail}
 		return answer{out: retry, wait: retryAfter(resp.Header.Get("Retry-After"), time.Now()), err: err}
 	}
+}
+
+// postJSON sends one authenticated JSON body to url: events and request
+// timings share it, so both carry the same headers.
+func (c *Client) postJSON(ctx context.Context, url string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("User-Agent", "vitals-go-client")
+	return c.http.Do(req)
 }
 
 // checkStored makes sure a 2xx answer is vitals' acknowledgement of n

@@ -218,14 +218,7 @@ func (c *Client) sendTimings(ctx context.Context) bool {
 	body, _ := json.Marshal(map[string][]wireRoute{"routes": wire})
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.timingsURL, bytes.NewReader(body))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "vitals-go-client")
-	resp, err := c.http.Do(req)
+	resp, err := c.postJSON(rctx, c.timingsURL, bytes.NewReader(body))
 	if err != nil {
 		c.timings.mergeBack(routes)
 		return true
