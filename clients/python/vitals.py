@@ -83,21 +83,8 @@ class Client:
     def __init__(self, url=None, token=None, *, max_queue=10000, batch_size=100,
                  flush_interval=0.5, request_timeout=5.0, min_backoff=0.2,
                  max_backoff=30.0, exit_timeout=5.0):
-        url = url if url is not None else os.environ.get("VITALS_URL", "")
-        token = token if token is not None else os.environ.get("VITALS_INGEST_TOKEN", "")
-        # A token list (as the server's VITALS_INGEST_TOKEN may be) sends the first.
-        token = token.split(",")[0].strip()
-        self.enabled = bool(url and token)
-        self._url = url
-        self._token = token
-        if self.enabled:
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("vitals: the URL must be http:// or https:// with a host, got %r" % url)
-            self._scheme = parts.scheme
-            self._host = parts.hostname
-            self._port = parts.port
-            self._path = parts.path.rstrip("/") + "/api/v1/events"
+        self._endpoint = _Endpoint(url, token, "/api/v1/events")
+        self.enabled = self._endpoint.enabled
         self.max_queue = max(1, int(max_queue))
         self.batch_size = max(1, min(int(batch_size), _MAX_BATCH))
         self.flush_interval = float(flush_interval)
@@ -376,20 +363,45 @@ class Client:
     def _give_up(self, items, status, answer):
         with self._lock:
             self._stats["dropped_refused"] += len(items)
-        detail = ""
-        try:
-            detail = json.loads(answer).get("detail", "")
-        except (ValueError, AttributeError):
-            pass
         log.warning("vitals: refused %d event(s) (%s) with %d %s; not retried",
-                    len(items), ", ".join(sorted({it[_TYPE_OF] for it in items})), status, detail or "")
+                    len(items), ", ".join(sorted({it[_TYPE_OF] for it in items})), status, _detail(answer))
 
     def _post(self, batch):
         """One request; returns (status or None, answer bytes, Retry-After
         seconds or None, error text)."""
         body = b"[" + b",".join(it[_BODY] for it in batch) + b"]"
+        try:
+            status, reason, answer, retry_after = self._endpoint.post(body, self.request_timeout)
+            return status, answer, _retry_after(retry_after), "%d %s" % (status, reason)
+        except (OSError, http.client.HTTPException) as e:
+            # The server may have stored the batch; the retry carries the
+            # same idempotency keys, so it is not stored twice.
+            return None, b"", None, "%s: %s" % (e.__class__.__name__, e)
+
+
+class _Endpoint:
+    """One vitals route with its token: the events and the timings read
+    the same settings and send the same headers."""
+
+    def __init__(self, url, token, route):
+        url = url if url is not None else os.environ.get("VITALS_URL", "")
+        token = token if token is not None else os.environ.get("VITALS_INGEST_TOKEN", "")
+        # A token list (as the server's VITALS_INGEST_TOKEN may be) sends the first.
+        self._token = token.split(",")[0].strip()
+        self.enabled = bool(url and self._token)
+        if self.enabled:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("vitals: the URL must be http:// or https:// with a host, got %r" % url)
+            self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+            self._path = parts.path.rstrip("/") + route
+
+    def post(self, body, timeout):
+        """POST a JSON body; returns (status, reason, answer bytes,
+        Retry-After header or None). Raises OSError or HTTPException when
+        no answer came."""
         cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.request_timeout)
+        conn = cls(self._host, self._port, timeout=timeout)
         try:
             conn.request("POST", self._path, body=body, headers={
                 "Authorization": "Bearer " + self._token,
@@ -398,14 +410,42 @@ class Client:
                 "User-Agent": "vitals-python-client",
             })
             resp = conn.getresponse()
-            answer = resp.read(_MAX_ANSWER)
-            return resp.status, answer, _retry_after(resp.getheader("Retry-After")), "%d %s" % (resp.status, resp.reason)
-        except (OSError, http.client.HTTPException) as e:
-            # The server may have stored the batch; the retry carries the
-            # same idempotency keys, so it is not stored twice.
-            return None, b"", None, "%s: %s" % (e.__class__.__name__, e)
+            return resp.status, resp.reason, resp.read(_MAX_ANSWER), resp.getheader("Retry-After")
         finally:
             conn.close()
+
+
+def _detail(answer):
+    """The problem document's detail, or "" when the answer is not one."""
+    try:
+        detail = json.loads(answer).get("detail", "")
+    except (ValueError, AttributeError):
+        return ""
+    return detail if isinstance(detail, str) else ""
+
+
+class _Lazy:
+    """A value made on first use, once, whatever the threads: the module's
+    default client and timings."""
+
+    def __init__(self, make):
+        self._make = make
+        self._lock = threading.Lock()
+        self.value = None
+
+    def get(self):
+        v = self.value
+        if v is None:
+            with self._lock:
+                if self.value is None:
+                    self.value = self._make()
+                v = self.value
+        return v
+
+    def replace(self, v):
+        with self._lock:
+            old, self.value = self.value, v
+        return old
 
 
 def _rfc3339(t):
@@ -478,6 +518,9 @@ def _after_fork_in_child():
         c._after_fork()
     for t in list(_timings):
         t._reset()
+    # A parent thread may have held a default's lock at the fork.
+    for lazy in (_default, _default_timings):
+        lazy._lock = threading.Lock()
 
 
 def _at_exit():
@@ -492,32 +535,23 @@ atexit.register(_at_exit)
 
 # -- the default client, from the environment -------------------------------
 
-_default = None
-_default_lock = threading.Lock()
+_default = _Lazy(lambda: Client())
 
 
 def default_client():
     """The client the module-level functions use, made from the
     environment on first use."""
-    global _default
-    c = _default
-    if c is None:
-        with _default_lock:
-            if _default is None:
-                _default = Client()
-            c = _default
-    return c
+    return _default.get()
 
 
 def configure(url=None, token=None, **options):
     """Replace the default client (see ``Client`` for the options); the
     previous one is flushed and closed."""
-    global _default
-    with _default_lock:
-        old, _default = _default, Client(url, token, **options)
+    c = Client(url, token, **options)
+    old = _default.replace(c)
     if old is not None:
         old.close()
-    return _default
+    return c
 
 
 def log_activity(type, message, user_email=None, details=None, idempotency_key=None, occurred_at=None):
@@ -574,21 +608,12 @@ class Timings:
     ``os.fork`` (the child starts empty, with a thread of its own)."""
 
     def __init__(self, url=None, token=None, *, interval=None, request_timeout=5.0):
-        url = url if url is not None else os.environ.get("VITALS_URL", "")
-        token = token if token is not None else os.environ.get("VITALS_INGEST_TOKEN", "")
-        token = token.split(",")[0].strip()
         if interval is None:
             interval = float(os.environ.get("VITALS_TIMINGS_INTERVAL", "30") or 30)
         self.interval = max(0.05, float(interval))
         self.request_timeout = float(request_timeout)
-        self.enabled = bool(url and token)
-        self._token = token
-        if self.enabled:
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("vitals: the URL must be http:// or https:// with a host, got %r" % url)
-            self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
-            self._path = parts.path.rstrip("/") + "/api/v1/timings"
+        self._endpoint = _Endpoint(url, token, "/api/v1/timings")
+        self.enabled = self._endpoint.enabled
         self._reset()
         _timings.add(self)
 
@@ -658,48 +683,28 @@ class Timings:
         body = json.dumps({"routes": [
             {"method": m, "route": r, "count": n, "errors": errs, "bins": sorted([b, c] for b, c in bins.items())}
             for (m, r), (n, errs, bins) in routes.items()]}, separators=(",", ":")).encode()
-        cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.request_timeout)
         try:
-            conn.request("POST", self._path, body=body, headers={
-                "Authorization": "Bearer " + self._token, "Content-Type": "application/json",
-                "User-Agent": "vitals-python-client"})
-            resp = conn.getresponse()
-            answer = resp.read(_MAX_ANSWER)
+            status, _, answer, _ = self._endpoint.post(body, self.request_timeout)
         except (OSError, http.client.HTTPException):
             self._merge_back(routes)
             return None
-        finally:
-            conn.close()
-        if resp.status in GIVE_UP:
+        if status in GIVE_UP:
             self._stopped = True
-            detail = ""
-            try:
-                detail = json.loads(answer).get("detail", "")
-            except (ValueError, AttributeError):
-                pass
-            log.warning("vitals: request timings refused with %d %s; no more are sent", resp.status, detail)
-        elif resp.status >= 300:
+            log.warning("vitals: request timings refused with %d %s; no more are sent", status, _detail(answer))
+        elif status >= 300:
             self._merge_back(routes)
         else:
             self.posts += 1
-        return resp.status
+        return status
 
 
-_default_timings = None
+_default_timings = _Lazy(lambda: Timings())
 
 
 def default_timings():
     """The Timings the middleware uses unless given one, made from the
     environment on first use."""
-    global _default_timings
-    t = _default_timings
-    if t is None:
-        with _default_lock:
-            if _default_timings is None:
-                _default_timings = Timings()
-            t = _default_timings
-    return t
+    return _default_timings.get()
 
 
 class ASGIMiddleware:
