@@ -178,7 +178,13 @@ type App struct {
 	// State is what the card says (see Level); set by Snapshot.Assess.
 	State         Level    `json:"state"`
 	WindowSeconds *float64 `json:"window_seconds"`
-	Requests      *uint64  `json:"requests"`
+	AppFigures
+}
+
+// AppFigures are the figures of requests over the window, the whole
+// application's and each route's alike (embedded: the JSON is flat).
+type AppFigures struct {
+	Requests *uint64 `json:"requests"`
 	// RatePerSecond is Requests over the window.
 	RatePerSecond *float64 `json:"rate_per_second"`
 	// ErrorPercent is the share of requests answered with a 5xx status.
@@ -193,15 +199,10 @@ type AppRoute struct {
 	Status Status `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	// Name is "METHOD /route/{template}", or OtherRoute.
-	Name          string   `json:"name"`
-	Method        string   `json:"method"`
-	Route         string   `json:"route"`
-	Requests      *uint64  `json:"requests"`
-	RatePerSecond *float64 `json:"rate_per_second"`
-	ErrorPercent  *float64 `json:"error_percent"`
-	P50MS         *float64 `json:"p50_ms"`
-	P95MS         *float64 `json:"p95_ms"`
-	P99MS         *float64 `json:"p99_ms"`
+	Name   string `json:"name"`
+	Method string `json:"method"`
+	Route  string `json:"route"`
+	AppFigures
 }
 
 // AppResult is what the app probe reads: both groups at once, so that the
@@ -267,8 +268,7 @@ func (p *AppProbe) readAt(now time.Time) Result {
 			Reason: "the application has not posted timings for " + now.Sub(last).Round(time.Second).String()}}
 	}
 	window := (windowSlots * slotWidth).Seconds()
-	app := App{Status: StatusOK, WindowSeconds: &window}
-	app.Requests, app.RatePerSecond, app.ErrorPercent, app.P50MS, app.P95MS, app.P99MS = figuresOf(&total, window)
+	app := App{Status: StatusOK, WindowSeconds: &window, AppFigures: figuresOf(&total, window)}
 	var other *appSum
 	var out AppRoutes
 	for _, r := range routes {
@@ -293,21 +293,19 @@ func routeOf(r *appSum, window float64) AppRoute {
 	if r.route != OtherRoute {
 		name = r.method + " " + r.route
 	}
-	a := AppRoute{Status: StatusOK, Name: name, Method: r.method, Route: r.route}
-	a.Requests, a.RatePerSecond, a.ErrorPercent, a.P50MS, a.P95MS, a.P99MS = figuresOf(r, window)
-	return a
+	return AppRoute{Status: StatusOK, Name: name, Method: r.method, Route: r.route, AppFigures: figuresOf(r, window)}
 }
 
 // figuresOf is a sum's published figures; the percentiles and error share
 // are null without requests.
-func figuresOf(s *appSum, window float64) (req *uint64, rate, errPct, p50, p95, p99 *float64) {
+func figuresOf(s *appSum, window float64) AppFigures {
 	n := s.count
 	r := float64(n) / window
-	req, rate = &n, &r
+	f := AppFigures{Requests: &n, RatePerSecond: &r}
 	if n > 0 {
 		e := 100 * float64(s.errors) / float64(n)
 		a, b, c := ms(s.p50), ms(s.p95), ms(s.p99)
-		errPct, p50, p95, p99 = &e, &a, &b, &c
+		f.ErrorPercent, f.P50MS, f.P95MS, f.P99MS = &e, &a, &b, &c
 	}
-	return
+	return f
 }

@@ -377,46 +377,24 @@ func apiGroup() Group {
 }
 
 func appGroup() Group {
-	v := func(f func(*App) *float64) func(*Snapshot, int) *float64 {
-		return in(func(s *Snapshot) *App { return &s.App }, f)
-	}
-	const pctHelp = "Latency percentiles of the application's requests over the window, as its clients' middleware posted them (up to 12.5 % error)."
-	pct := func(field, label string, f func(*App) *float64) Figure {
-		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: "vitals_app_window_latency_seconds",
-			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+	v := func(f func(*AppFigures) *float64) func(*Snapshot, int) *float64 {
+		return in(func(s *Snapshot) *AppFigures { return &s.App.AppFigures }, f)
 	}
 	return Group{
 		Name:    "app",
 		Entries: func(s *Snapshot) []State { return one(s.App.Status, s.App.Reason, "") },
 		Blank:   func(st Status, reason string) Result { return AppResult{App: App{Status: st, Reason: reason}} },
-		Figures: []Figure{
+		Figures: append([]Figure{
 			{Field: "window_seconds", Unit: UnitSeconds, Kind: KindGauge, Metric: "vitals_app_window_seconds",
 				Help:  "Length of the sliding window of the vitals_app_* figures.",
-				Value: v(func(a *App) *float64 { return a.WindowSeconds })},
-			{Field: "requests", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_window_requests",
-				Help:  "Requests the application served within the window, as its middleware posted them.",
-				Value: v(func(a *App) *float64 { return num(a.Requests) })},
-			{Field: "rate_per_second", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_window_requests_per_second",
-				Help:  "The application's requests per second over the window.",
-				Value: v(func(a *App) *float64 { return a.RatePerSecond })},
-			{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_app_window_error_ratio",
-				Help:  "Share of the application's requests answered with a 5xx status, 0 to 1.",
-				Value: v(func(a *App) *float64 { return a.ErrorPercent })},
-			pct("p50_ms", "50", func(a *App) *float64 { return a.P50MS }),
-			pct("p95_ms", "95", func(a *App) *float64 { return a.P95MS }),
-			pct("p99_ms", "99", func(a *App) *float64 { return a.P99MS }),
-		},
+				Value: in(func(s *Snapshot) *App { return &s.App }, func(a *App) *float64 { return a.WindowSeconds })},
+		}, appFigureList("vitals_app_window", "the application's requests, as its clients' middleware posted them", v)...),
 	}
 }
 
 func appRoutesGroup() Group {
-	v := func(f func(*AppRoute) *float64) func(*Snapshot, int) *float64 {
-		return at(func(s *Snapshot) []AppRoute { return s.AppRoutes }, f)
-	}
-	const pctHelp = "Latency percentiles of one route of the application over the window (up to 12.5 % error); route=\"other\" sums the routes past the slowest 20."
-	pct := func(field, label string, f func(*AppRoute) *float64) Figure {
-		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: "vitals_app_route_window_latency_seconds",
-			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+	v := func(f func(*AppFigures) *float64) func(*Snapshot, int) *float64 {
+		return at(func(s *Snapshot) []AppRoute { return s.AppRoutes }, func(r *AppRoute) *float64 { return f(&r.AppFigures) })
 	}
 	return Group{
 		Name:   "app_routes",
@@ -430,20 +408,31 @@ func appRoutesGroup() Group {
 			}
 			return out
 		},
-		Blank: func(Status, string) Result { return AppRoutes{} },
-		Figures: []Figure{
-			{Field: "requests", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_route_window_requests",
-				Help:  "Requests of one route of the application within the window.",
-				Value: v(func(r *AppRoute) *float64 { return num(r.Requests) })},
-			{Field: "rate_per_second", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_app_route_window_requests_per_second",
-				Help:  "Requests per second of one route over the window.",
-				Value: v(func(r *AppRoute) *float64 { return r.RatePerSecond })},
-			{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: "vitals_app_route_window_error_ratio",
-				Help:  "Share of one route's requests answered with a 5xx status, 0 to 1.",
-				Value: v(func(r *AppRoute) *float64 { return r.ErrorPercent })},
-			pct("p50_ms", "50", func(r *AppRoute) *float64 { return r.P50MS }),
-			pct("p95_ms", "95", func(r *AppRoute) *float64 { return r.P95MS }),
-			pct("p99_ms", "99", func(r *AppRoute) *float64 { return r.P99MS }),
-		},
+		Blank:   func(Status, string) Result { return AppRoutes{} },
+		Figures: appFigureList("vitals_app_route_window", `one route's requests (route="other" sums the routes past the slowest 20)`, v),
+	}
+}
+
+// appFigureList is AppFigures as published, the whole application's and
+// each route's alike; of says whose requests they are, in the help texts.
+func appFigureList(prefix, of string, v func(func(*AppFigures) *float64) func(*Snapshot, int) *float64) []Figure {
+	pctHelp := "Latency percentiles of " + of + ", over the window (up to 12.5 % error)."
+	pct := func(field, label string, f func(*AppFigures) *float64) Figure {
+		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: prefix + "_latency_seconds",
+			Labels: []string{"percentile", label}, Help: pctHelp, Value: v(f)}
+	}
+	return []Figure{
+		{Field: "requests", Unit: UnitCount, Kind: KindGauge, Metric: prefix + "_requests",
+			Help:  "Count of " + of + ", within the window.",
+			Value: v(func(a *AppFigures) *float64 { return num(a.Requests) })},
+		{Field: "rate_per_second", Unit: UnitCount, Kind: KindGauge, Metric: prefix + "_requests_per_second",
+			Help:  "Rate per second of " + of + ", over the window.",
+			Value: v(func(a *AppFigures) *float64 { return a.RatePerSecond })},
+		{Field: "error_percent", Unit: UnitPercent, Kind: KindGauge, Metric: prefix + "_error_ratio",
+			Help:  "Share answered with a 5xx status of " + of + ", 0 to 1.",
+			Value: v(func(a *AppFigures) *float64 { return a.ErrorPercent })},
+		pct("p50_ms", "50", func(a *AppFigures) *float64 { return a.P50MS }),
+		pct("p95_ms", "95", func(a *AppFigures) *float64 { return a.P95MS }),
+		pct("p99_ms", "99", func(a *AppFigures) *float64 { return a.P99MS }),
 	}
 }

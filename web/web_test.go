@@ -271,11 +271,11 @@ func fullSnapshot() probes.Snapshot {
 		HTTP: []probes.HTTPTarget{{Status: ok, Name: "api", URL: "http://app/health", Code: ptr(200), Healthy: ptr(true), LatencyMS: ptr(12.0)},
 			{Status: probes.StatusUnavailable, Name: "cdn", URL: "http://cdn/", Reason: "timed out after 2s"}},
 		API: probes.API{Status: ok, WindowSeconds: ptr(300.0), Requests: ptr(uint64(21)), ErrorPercent: ptr(0.0), P50MS: ptr(1.0), P95MS: ptr(4.0), P99MS: ptr(9.0)},
-		App: probes.App{Status: ok, WindowSeconds: ptr(300.0), Requests: ptr(uint64(420)), RatePerSecond: ptr(1.4), ErrorPercent: ptr(0.5),
-			P50MS: ptr(3.0), P95MS: ptr(1250.0), P99MS: ptr(2100.0)},
+		App: probes.App{Status: ok, WindowSeconds: ptr(300.0), AppFigures: probes.AppFigures{Requests: ptr(uint64(420)), RatePerSecond: ptr(1.4), ErrorPercent: ptr(0.5),
+			P50MS: ptr(3.0), P95MS: ptr(1250.0), P99MS: ptr(2100.0)}},
 		AppRoutes: []probes.AppRoute{
-			{Status: ok, Name: "GET /reports/{name}", Method: "GET", Route: "/reports/{name}", Requests: ptr(uint64(20)), P95MS: ptr(2050.0)},
-			{Status: ok, Name: "POST /playlist/tracks", Method: "POST", Route: "/playlist/tracks", Requests: ptr(uint64(400)), P95MS: ptr(4.0)},
+			{Status: ok, Name: "GET /reports/{name}", Method: "GET", Route: "/reports/{name}", AppFigures: probes.AppFigures{Requests: ptr(uint64(20)), P95MS: ptr(2050.0)}},
+			{Status: ok, Name: "POST /playlist/tracks", Method: "POST", Route: "/playlist/tracks", AppFigures: probes.AppFigures{Requests: ptr(uint64(400)), P95MS: ptr(4.0)}},
 		},
 	}
 }
