@@ -251,10 +251,16 @@ func (s *server) recordLatency(c *fiber.Ctx) error {
 // deadline gives each request a context with a deadline, so a slow store
 // cannot hold a request forever.
 func (s *server) deadline(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(s.Requests, s.RequestTimeout)
+	ctx, cancel := s.storeContext()
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()
+}
+
+// storeContext is the budget of one store read or write: the request
+// deadline, ended early when the server shuts down.
+func (s *server) storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.Requests, s.RequestTimeout)
 }
 
 // static serves a fingerprinted asset; its name changes with its content,

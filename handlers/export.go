@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -89,7 +88,7 @@ func (s *server) exportEvents(c *fiber.Ctx) error {
 // other store reads have; the export as a whole has none, as its size is
 // the feed's.
 func (s *server) exportRead(f storage.EventFilter) ([]storage.Event, error) {
-	ctx, cancel := context.WithTimeout(s.Requests, s.RequestTimeout)
+	ctx, cancel := s.storeContext()
 	defer cancel()
 	return s.store.ListEvents(ctx, f)
 }
