@@ -495,6 +495,12 @@ func (e emitter) process(p *probes.Process, at time.Time) {
 	if p.CPUSecondsTotal != nil {
 		e.send("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", prometheus.CounterValue, *p.CPUSecondsTotal, nil)
 	}
+	if p.OpenFDs != nil {
+		e.gauge("process_open_fds", "Number of open file descriptors.", float64(*p.OpenFDs))
+	}
+	if p.MaxFDs != nil {
+		e.gauge("process_max_fds", "Maximum number of open file descriptors.", float64(*p.MaxFDs))
+	}
 	if p.UptimeSeconds != nil {
 		// Rounded to the clock tick the kernel counts a start in, so the
 		// value does not wobble from one snapshot to the next.

@@ -31,10 +31,18 @@ func TestMetricsFollowPrometheusConventions(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"process_resident_memory_bytes", "process_virtual_memory_bytes", "process_start_time_seconds",
+		"process_open_fds", "process_max_fds",
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_duration_seconds", "go_info"} {
 		if first[name] == nil {
 			t.Errorf("no %s series", name)
 		}
+	}
+	// The test process holds at least its stdio and the store's files, and
+	// Go raises the soft limit well past that at start.
+	if fds, _ := value(first, "process_open_fds"); fds < 3 {
+		t.Errorf("process_open_fds = %v, want at least stdin, stdout and stderr", fds)
+	} else if max, _ := value(first, "process_max_fds"); max < fds {
+		t.Errorf("process_max_fds = %v, below process_open_fds %v", max, fds)
 	}
 	if a, _ := value(first, "process_resident_memory_bytes"); a <= 0 {
 		t.Errorf("process_resident_memory_bytes = %v", a)

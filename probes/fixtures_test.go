@@ -318,3 +318,19 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+func TestParseMaxOpenFiles(t *testing.T) {
+	limits := "Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max processes             95373                95373                processes \n" +
+		"Max open files            524288               524288               files     \n"
+	if n, ok := parseMaxOpenFiles([]byte(limits)); !ok || n != 524288 {
+		t.Errorf("parseMaxOpenFiles = %d, %v; want 524288, true", n, ok)
+	}
+	unlimited := "Max open files            unlimited            unlimited            files     \n"
+	if _, ok := parseMaxOpenFiles([]byte(unlimited)); ok {
+		t.Error("an unlimited soft limit was read as a number")
+	}
+	if _, ok := parseMaxOpenFiles([]byte("Max processes 1 1 processes\n")); ok {
+		t.Error("a file without the line was read as a limit")
+	}
+}

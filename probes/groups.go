@@ -304,6 +304,12 @@ func processGroup() Group {
 			{Field: "virtual_memory_bytes", Unit: UnitBytes, Kind: KindGauge, Metric: "vitals_process_virtual_memory_bytes",
 				Help:  "Virtual memory size of the vitals process.",
 				Value: v(func(p *Process) *float64 { return num(p.VirtualMemoryBytes) })},
+			{Field: "open_fds", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_process_open_fds",
+				Help:  "File descriptors the vitals process holds open.",
+				Value: v(func(p *Process) *float64 { return num(p.OpenFDs) })},
+			{Field: "max_fds", Unit: UnitCount, Kind: KindGauge, Metric: "vitals_process_max_fds",
+				Help:  "The vitals process' soft limit of open file descriptors.",
+				Value: v(func(p *Process) *float64 { return num(p.MaxFDs) })},
 		},
 	}
 }

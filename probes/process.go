@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,5 +54,31 @@ func (p *ProcessProbe) Read(_ context.Context) Result {
 			out.VirtualMemoryBytes = ptr(st.vsizeBytes)
 		}
 	}
+	if n, err := p.fs.countDir("/proc/self/fd"); err == nil {
+		out.OpenFDs = ptr(n)
+	}
+	if raw, err := p.fs.read("/proc/self/limits"); err == nil {
+		if n, ok := parseMaxOpenFiles(raw); ok {
+			out.MaxFDs = ptr(n)
+		}
+	}
 	return out
+}
+
+// parseMaxOpenFiles reads the soft limit from /proc/self/limits' "Max open
+// files" line; false when it is missing or "unlimited".
+func parseMaxOpenFiles(raw []byte) (uint64, bool) {
+	for line := range strings.Lines(string(raw)) {
+		rest, ok := strings.CutPrefix(line, "Max open files")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(f[0], 10, 64)
+		return n, err == nil
+	}
+	return 0, false
 }

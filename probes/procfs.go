@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -45,6 +46,27 @@ type layoutCache struct {
 // read returns the content of the absolute path p below the root.
 func (f sysfs) read(p string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(f.root, p))
+}
+
+// countDir counts the entries of the absolute directory p below the root
+// (names only: no stat per entry).
+func (f sysfs) countDir(p string) (uint64, error) {
+	d, err := os.Open(filepath.Join(f.root, p))
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	var n uint64
+	for {
+		names, err := d.Readdirnames(64)
+		n += uint64(len(names))
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
 }
 
 // exists reports whether the absolute path p exists below the root.

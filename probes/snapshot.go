@@ -267,6 +267,11 @@ type Process struct {
 	// Prometheus' process_* series say, read once per tick, not per scrape.
 	CPUSecondsTotal    *float64 `json:"cpu_seconds_total"`
 	VirtualMemoryBytes *uint64  `json:"virtual_memory_bytes"`
+	// OpenFDs and MaxFDs are the descriptors vitals holds and its soft
+	// limit: a leak of connections or files shows here long before
+	// "too many open files" does.
+	OpenFDs *uint64 `json:"open_fds"`
+	MaxFDs  *uint64 `json:"max_fds"`
 }
 
 // HTTPTarget is one configured URL's answer. A non-2xx/3xx answer is still
