@@ -481,6 +481,28 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
 	})
 
+	t.Run("an address opens that person's timeline", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		// Anna's events are older than the first page after the 300 above:
+		// a search brings one into view.
+		p.do(chromedp.Navigate(srv.URL+"/?q=anna"), chromedp.WaitVisible(chromedp.CSS(`#feed a.u`)))
+		p.do(chromedp.Click(chromedp.CSS(`#feed a.u[href="?user=anna%40example.com"]`)))
+		onlyAnna := `(() => { const us = [...document.querySelectorAll("#feed li[id]")].map(li => (li.querySelector(".u") || {}).textContent);
+			return us.length === 2 && us.every(u => u === "anna@example.com"); })()`
+		p.wait("Anna's two events", `location.search === "?user=anna%40example.com" && `+onlyAnna, 10*time.Second)
+		if txt := eval[string](p, `document.querySelector(".timeline").textContent`); !strings.Contains(txt, "Timeline of anna@example.com") {
+			t.Errorf("timeline banner: %q", txt)
+		}
+		// A type chip narrows the timeline; the person stays.
+		p.do(chromedp.Click(chromedp.CSS(`label.chip:has(input[value="user_approved"])`)))
+		p.wait("Anna's approval only", `document.querySelectorAll("#feed li[id]").length === 1 && new URLSearchParams(location.search).get("user") === "anna@example.com"`, 10*time.Second)
+		p.axe("timeline")
+		p.do(chromedp.Click(chromedp.CSS(`.timeline a`)))
+		p.wait("everyone again", `!document.querySelector(".timeline") && new URLSearchParams(location.search).get("user") === null && document.querySelectorAll("#feed li[id]").length > 2`, 10*time.Second)
+		p.do(chromedp.Navigate(srv.URL + "/"))
+		p.wait("the dashboard", `!!document.querySelector("#cards")`, 10*time.Second)
+	})
+
 	t.Run("Russian", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		p.submit(`button[name="lang"][value="ru"]`)

@@ -64,14 +64,21 @@ func (s *server) signedIn(c *fiber.Ctx) error {
 	}
 }
 
-// feedQuery is what the feed shows: the type filter and the search text
-// (matched by the store in the message or the email, ignoring case).
+// feedQuery is what the feed shows: the type filter, the search text
+// (matched by the store in the message or the email, ignoring case) and
+// the person whose timeline it is (the whole address, ignoring case).
 type feedQuery struct {
 	types []string
 	text  string
+	user  string
 }
 
-func (q feedQuery) filtered() bool { return len(q.types) > 0 || q.text != "" }
+func (q feedQuery) filtered() bool { return len(q.types) > 0 || q.text != "" || q.user != "" }
+
+// filter is the store's filter for q.
+func (q feedQuery) filter(limit int, before *storage.EventCursor) storage.EventFilter {
+	return storage.EventFilter{Types: q.types, Search: q.text, UserEmail: q.user, Limit: limit, Before: before}
+}
 
 // values encodes the query for the feed's own URLs.
 func (q feedQuery) values() url.Values {
@@ -82,10 +89,13 @@ func (q feedQuery) values() url.Values {
 	if q.text != "" {
 		v.Set("q", q.text)
 	}
+	if q.user != "" {
+		v.Set("user", q.user)
+	}
 	return v
 }
 
-// parseFeedQuery reads type (repeated or comma-separated) and q; a bad
+// parseFeedQuery reads type (repeated or comma-separated), q and user; a bad
 // value is a 400 naming the field.
 func parseFeedQuery(c *fiber.Ctx) (feedQuery, error) {
 	var q feedQuery
@@ -112,6 +122,15 @@ func parseFeedQuery(c *fiber.Ctx) (feedQuery, error) {
 		errs = append(errs, FieldError{Field: "q", Message: fmt.Sprintf("is longer than %d characters", maxSearchRunes)})
 	default:
 		q.text = text
+	}
+	// user is the API's user_email filter under a shorter name (every
+	// address in the feed links to it), with the same check.
+	if raw := strings.TrimSpace(string(c.Context().QueryArgs().Peek("user"))); raw != "" {
+		if e, msg := checkEmail(raw); msg != "" {
+			errs = append(errs, FieldError{Field: "user", Message: msg})
+		} else {
+			q.user = e
+		}
 	}
 	if len(errs) > 0 {
 		return q, &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query", Errors: errs}
@@ -168,7 +187,7 @@ type feedSlice struct {
 func (s *server) readFeed(ctx context.Context, q feedQuery, before *storage.EventCursor, want int) (feedSlice, error) {
 	var out feedSlice
 	for {
-		f := storage.EventFilter{Types: q.types, Search: q.text, Limit: want + 1, Before: before}
+		f := q.filter(want+1, before)
 		evs, err := s.store.ListEvents(ctx, f)
 		if err != nil {
 			return feedSlice{}, err
@@ -209,7 +228,7 @@ type feedNews struct {
 // was less than feedOverlap after the newest event it found, those
 // created from feedOverlap before that read: one may have landed late.
 func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.EventCursor, read time.Time) (feedNews, error) {
-	f := storage.EventFilter{Types: q.types, Search: q.text, Limit: feedNewMax + 1}
+	f := q.filter(feedNewMax+1, nil)
 	lookback := false
 	if after != nil {
 		f.Since = after.CreatedAt
@@ -244,8 +263,13 @@ func (s *server) readNews(ctx context.Context, q feedQuery, after *storage.Event
 // leaves the feed marked unavailable rather than failing the page: the
 // cards still matter.
 func (s *server) feed(ctx context.Context, q feedQuery) web.Feed {
-	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, Filtered: q.filtered(),
+	f := web.Feed{Chips: web.Chips(q.types), Query: q.text, User: q.user, Filtered: q.filtered(),
 		ShowURL: feedURL("/partials/feed", q, "", nil)}
+	if q.user != "" {
+		everyone := q
+		everyone.user = ""
+		f.EveryoneURL = feedURL("/", everyone, "", nil)
+	}
 	read := time.Now()
 	sl, err := s.readFeed(ctx, q, nil, feedPage)
 	if err != nil {

@@ -246,6 +246,43 @@ func TestFeedFilterAndSearch(t *testing.T) {
 	}
 }
 
+// Every address in the feed links to that person's timeline: the feed
+// filtered to the whole address (ignoring case), whose polls, pages and
+// filter form keep the person, with a way back to everyone.
+func TestFeedPersonTimeline(t *testing.T) {
+	h := newSQLiteHarness(t)
+	h.insertEvents(30)
+	anna, other := "Anna@Example.com", "anna@example.com.evil"
+	var evs []storage.NewEvent
+	for i, typ := range []string{"user_registered", "user_approved", "stream_started"} {
+		evs = append(evs, storage.NewEvent{Type: typ, Message: fmt.Sprintf("anna %d", i), UserEmail: &anna},
+			storage.NewEvent{Type: typ, Message: "not anna", UserEmail: &other})
+	}
+	if _, err := h.store.InsertEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	feed := h.page("/")
+	if !strings.Contains(feed, `<a class="u" href="?user=Anna%40Example.com">Anna@Example.com</a>`) {
+		t.Fatal("the feed's addresses do not link to their timelines")
+	}
+	page := h.page("/?user=anna%40example.COM")
+	if n := len(ids(page)); n != 3 || strings.Contains(page, "not anna") {
+		t.Fatalf("timeline: %d events, want Anna's 3", n)
+	}
+	for _, want := range []string{"Timeline of anna@example.COM", `name="user" value="anna@example.COM"`, `href="/">Show everyone</a>`, "user=anna%40example.COM"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("timeline page lacks %q", want)
+		}
+	}
+	if n := len(ids(h.page("/partials/feed?user=anna%40example.com&type=stream_started"))); n != 1 {
+		t.Errorf("timeline with a type filter: %d events, want 1", n)
+	}
+	ru := h.pageLang("/?user=anna%40example.com", "ru")
+	if !strings.Contains(ru, "События anna@example.com") || !strings.Contains(ru, "Показать всех") {
+		t.Error("the Russian page does not word the timeline")
+	}
+}
+
 // Bad parameters are a 400 naming the field, as on the API.
 func TestFeedBadQuery(t *testing.T) {
 	h := newSQLiteHarness(t)
@@ -256,6 +293,7 @@ func TestFeedBadQuery(t *testing.T) {
 		"/partials/events?read=-5":                     `"field":"read"`,
 		"/partials/events/older":                       `"field":"before"`,
 		"/partials/events/details?c=1":                 `"field":"c"`,
+		"/?user=not-an-address":                        `"field":"user"`,
 	} {
 		status, _, body := h.do("GET", path, nil, "", asAdmin)
 		if status != 400 || !strings.Contains(string(body), field) {

@@ -76,6 +76,10 @@ type Feed struct {
 	Chips []Chip
 	// Query is the search text (email or message).
 	Query string
+	// User is the person whose timeline the feed is (the user_email
+	// filter); EveryoneURL is the same view without it.
+	User        string
+	EveryoneURL string
 	// Filtered is true when a type filter or a search is applied.
 	Filtered bool
 	// Unavailable is true when the store could not be read.
