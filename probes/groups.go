@@ -422,6 +422,9 @@ func appRoutesGroup() Group {
 // appFigureList is AppFigures as published, the whole application's and
 // each route's alike; of says whose requests they are, in the help texts.
 func appFigureList(prefix, of string, v func(func(*AppFigures) *float64) func(*Snapshot, int) *float64) []Figure {
+	// The label is percentile, not Prometheus' quantile: quantile belongs
+	// to summaries (promtool refuses it on a gauge), and a summary needs a
+	// cumulative count and sum, which posted windows do not give.
 	pctHelp := "Latency percentiles of " + of + ", over the window (up to 12.5 % error)."
 	pct := func(field, label string, f func(*AppFigures) *float64) Figure {
 		return Figure{Field: field, Unit: UnitMillis, Kind: KindGauge, Metric: prefix + "_latency_seconds",
