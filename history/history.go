@@ -96,13 +96,14 @@ func (r *Recorder) Add(t time.Time, series string, v float64) {
 }
 
 // Record adds every numeric figure of snap (those present: a figure
-// without a value is a gap).
+// without a value is a gap) and the states of its watched sources.
 func (r *Recorder) Record(snap *probes.Snapshot) {
 	snap.Each(func(rd probes.Reading) {
 		if rd.Value != nil {
 			r.Add(snap.CollectedAt, rd.Series, *rd.Value)
 		}
 	})
+	r.recordStates(snap)
 }
 
 // Flush writes every chunk changed since the last Flush in one

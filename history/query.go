@@ -55,11 +55,15 @@ func RangeNamed(name string) (Range, bool) {
 // as long as the store's column allows with room for the rest of the name.
 const maxSeriesKey = 200
 
-// KnownSeries reports whether name is a series of the figure list: a
-// figure's series, or a keyed one's with a key in place of "[*]".
+// KnownSeries reports whether name is a series of the figure list (a
+// figure's series, or a keyed one's with a key in place of "[*]") or a
+// watched source's state series (states.go).
 func KnownSeries(name string) bool {
 	if len(name) > 255 {
 		return false
+	}
+	if knownStateSeries(name) {
+		return true
 	}
 	for _, f := range probes.Figures() {
 		head, tail, keyed := strings.Cut(f.Series, "[*]")
