@@ -240,18 +240,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	t.Cleanup(app.Close)
 	env := map[string]string{
-		"DATABASE_URL":           pg.URL,
-		"VITALS_ADMIN_PASSWORD":  password,
-		"VITALS_INGEST_TOKEN":    ingestToken,
-		"VITALS_POLL_INTERVAL":   poll.String(),
-		"VITALS_SAMPLE_INTERVAL": "1s",
-		"VITALS_PROBE_TIMEOUT":   "1s",
-		"VITALS_HTTP_CHECKS":     "app=" + app.URL + "/health",
-		"VITALS_DATA_DIR":        t.TempDir(),
-		"VITALS_TIMEZONE":        "Europe/Moscow",
-		"FLY_MACHINE_ID":         "demo-1",
-		"FLY_REGION":             "ams",
-		"VITALS_LOG_FORMAT":      "json",
+		"DATABASE_URL":            pg.URL,
+		"VITALS_ADMIN_PASSWORD":   password,
+		"VITALS_INGEST_TOKEN":     ingestToken,
+		"VITALS_POLL_INTERVAL":    poll.String(),
+		"VITALS_SAMPLE_INTERVAL":  "1s",
+		"VITALS_HISTORY_INTERVAL": "5s",
+		"VITALS_PROBE_TIMEOUT":    "1s",
+		"VITALS_HTTP_CHECKS":      "app=" + app.URL + "/health",
+		"VITALS_DATA_DIR":         t.TempDir(),
+		"VITALS_TIMEZONE":         "Europe/Moscow",
+		"FLY_MACHINE_ID":          "demo-1",
+		"FLY_REGION":              "ams",
+		"VITALS_LOG_FORMAT":       "json",
 	}
 	if redisURL != "" {
 		env["REDIS_URL"] = redisURL
@@ -349,6 +350,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		if txt := eval[string](p, `document.querySelector("#card-load").textContent`); !strings.Contains(txt, "1 min") || !strings.Contains(txt, "15 min") {
 			t.Errorf("the load card does not label its averages: %q", txt)
+		}
+	})
+
+	t.Run("the uptime strips load after the page", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		// The database has been sampled since start: its strips have at
+		// least one sampled cell each, and unknown ones before.
+		p.wait("the database's strips", `(() => { const up = document.querySelector("#uptime .up");
+			return !!up && up.querySelectorAll("svg.strip").length === 2 &&
+				[...up.querySelectorAll("svg.strip")].every(s => s.querySelector("rect:not(.k-unknown)") && s.querySelector("rect.k-unknown")); })()`, 15*time.Second)
+		if w := eval[float64](p, `document.querySelector("#uptime svg.strip").getBoundingClientRect().width`); w < 100 {
+			t.Errorf("the 90-day strip is %.0f px wide", w)
 		}
 	})
 

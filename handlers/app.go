@@ -105,6 +105,8 @@ type server struct {
 	// sess and limiter are the admin's sign-in (session.go, login.go).
 	sess    *sessions
 	limiter *loginLimiter
+	// uptime keeps the heartbeat strips a minute (uptime.go).
+	uptime uptimeCache
 }
 
 // New builds the Fiber app with every route.
@@ -200,6 +202,7 @@ func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	app.Get("/", s.signedIn, db, zip, s.page)
 	app.Post("/logout", s.signedIn, smallForm, s.logout)
 	app.Get("/partials/cards", admin, zip, s.cardsPartial)
+	app.Get("/partials/uptime", admin, db, zip, s.uptimePartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)

@@ -90,6 +90,8 @@ func (f formatter) funcs() template.FuncMap {
 		"form":    func(key, category string) string { return f.c.Forms(key)[category] },
 		"reason":  f.reason,
 		"rows":    f.rows,
+		"strip":   f.strip,
+		"uptime":  f.uptime,
 	}
 }
 

@@ -37,6 +37,9 @@ type Page struct {
 	Alerts []Alert
 	// Channels are VITALS_NOTIFY's, each with a test button.
 	Channels []Channel
+	// Uptime is the heartbeat strips, in their own fragment; nil on the
+	// page, which loads them after it.
+	Uptime *Uptime
 }
 
 // Channel is one notification channel: its id and its label (the URL

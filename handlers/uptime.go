@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/web"
+)
+
+// uptimeTTL is how long the strips are reused: their cells are a day and
+// a quarter hour, and each reading is a store query over 90 days of
+// roll-ups, which the polled fragment must not repeat every few seconds.
+const uptimeTTL = time.Minute
+
+// uptimeCache holds the last strips read, for every language.
+type uptimeCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	rows []web.UptimeRow
+}
+
+// uptimePartial is the heartbeat strips of the database, Redis and each
+// HTTP target of this instance.
+func (s *server) uptimePartial(c *fiber.Ctx) error {
+	lang := s.lang(c)
+	data := s.pageData(c, lang, web.Feed{})
+	rows, err := s.uptimeRows(c.UserContext())
+	up := &web.Uptime{Rows: rows}
+	if err != nil {
+		s.log.Warn("dashboard: uptime strips", "err", err)
+		up.Unavailable = true
+	}
+	cat := s.Site.Catalog(lang)
+	for i := range up.Rows {
+		switch r := &up.Rows[i]; r.Source {
+		case "database", "redis":
+			r.Label = cat.MustT("uptime." + r.Source)
+		default:
+			r.Label = r.Source[len("http[") : len(r.Source)-1]
+		}
+	}
+	data.Uptime = up
+	return s.renderHTML(c, lang, "uptime", data)
+}
+
+// uptimeRows reads the strips, or reuses those read within uptimeTTL. The
+// sources are the snapshot's watched ones that are configured.
+func (s *server) uptimeRows(ctx context.Context) ([]web.UptimeRow, error) {
+	s.uptime.mu.Lock()
+	defer s.uptime.mu.Unlock()
+	now := time.Now()
+	if !s.uptime.at.IsZero() && now.Sub(s.uptime.at) < uptimeTTL {
+		return cloneRows(s.uptime.rows), nil
+	}
+	snap := &s.Snapshots.Latest().Snapshot
+	var sources []string
+	for _, w := range history.WatchedOf(snap) {
+		if w.Level != "" && !w.Level.Quiet() {
+			sources = append(sources, w.Name)
+		}
+	}
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	rd := history.NewReader(s.store)
+	days, err := rd.Strips(ctx, snap.Instance.ID, sources, 90*24*time.Hour, 24*time.Hour, now)
+	if err != nil {
+		return nil, err
+	}
+	quarters, err := rd.Strips(ctx, snap.Instance.ID, sources, 24*time.Hour, 15*time.Minute, now)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]web.UptimeRow, len(sources))
+	for i, src := range sources {
+		rows[i] = web.UptimeRow{Source: src, Days: days[i], Quarters: quarters[i]}
+	}
+	// Nothing sampled yet (a fresh start): read again at the next poll
+	// rather than show empty strips for a minute.
+	if slices.ContainsFunc(rows, func(r web.UptimeRow) bool { return r.Days.Uptime != nil }) {
+		s.uptime.at, s.uptime.rows = now, rows
+	}
+	return cloneRows(rows), nil
+}
+
+// cloneRows copies the rows so that a request may set their labels
+// without touching the cache (the cells are shared: nobody writes them).
+func cloneRows(rows []web.UptimeRow) []web.UptimeRow {
+	return append([]web.UptimeRow(nil), rows...)
+}
