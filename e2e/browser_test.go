@@ -363,6 +363,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		if w := eval[float64](p, `document.querySelector("#uptime svg.strip").getBoundingClientRect().width`); w < 100 {
 			t.Errorf("the 90-day strip is %.0f px wide", w)
 		}
+		// On PostgreSQL the fleet lists this instance, marked as this one.
+		p.wait("the fleet", `(() => { const rows = document.querySelectorAll("#fleet tbody tr");
+			return rows.length === 1 && rows[0].textContent.includes("(this one)"); })()`, 15*time.Second)
 	})
 
 	t.Run("the dashboard passes axe", func(t *testing.T) {

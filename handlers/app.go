@@ -201,8 +201,9 @@ func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	db := s.deadline
 	app.Get("/", s.signedIn, db, zip, s.page)
 	app.Post("/logout", s.signedIn, smallForm, s.logout)
-	app.Get("/partials/cards", admin, zip, s.cardsPartial)
+	app.Get("/partials/cards", admin, db, zip, s.cardsPartial)
 	app.Get("/partials/uptime", admin, db, zip, s.uptimePartial)
+	app.Get("/partials/fleet", admin, db, zip, s.fleetPartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)

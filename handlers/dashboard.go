@@ -420,14 +420,21 @@ func (s *server) page(c *fiber.Ctx) error {
 	}
 	lang := s.lang(c)
 	data := s.pageData(c, lang, s.feed(c.UserContext(), q))
+	if err := s.viewInstance(c, &data); err != nil {
+		return err
+	}
 	data.CSRF = s.csrfFor(c)
 	return s.renderHTML(c, lang, "page", data)
 }
 
-// cardsPartial is the cards, polled; it reads only the snapshot.
+// cardsPartial is the cards, polled; it reads only the snapshot (another
+// instance's, from the store, when the page shows one).
 func (s *server) cardsPartial(c *fiber.Ctx) error {
 	lang := s.lang(c)
 	data := s.pageData(c, lang, web.Feed{})
+	if err := s.viewInstance(c, &data); err != nil {
+		return err
+	}
 	data.Fragment = true
 	return s.renderHTML(c, lang, "cards", data)
 }

@@ -223,15 +223,36 @@ type fleetInstance struct {
 // instancesAPI answers GET /api/v1/instances: every instance of the fleet
 // seen within 7 days, by id.
 func (s *server) instancesAPI(c *fiber.Ctx) error {
-	list, err := s.store.Instances(c.UserContext())
+	list, err := s.fleet(c.UserContext())
 	if err != nil {
-		return fmt.Errorf("instances: %w", err)
+		return err
 	}
-	now := time.Now()
-	self := s.Snapshots.Latest().Snapshot.Instance.ID
 	out := struct {
 		Instances []fleetInstance `json:"instances"`
 	}{Instances: []fleetInstance{}}
+	for _, m := range list {
+		out.Instances = append(out.Instances, m.fleetInstance)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
+}
+
+// member is one instance of the fleet with its stored latest snapshot.
+type member struct {
+	fleetInstance
+	snapshot []byte
+}
+
+// fleet lists the instances seen within 7 days, by id, each stale when
+// silent for 3 of its intervals, else with its snapshot's worst state.
+func (s *server) fleet(ctx context.Context) ([]member, error) {
+	list, err := s.store.Instances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("instances: %w", err)
+	}
+	now := time.Now()
+	self := s.Snapshots.Latest().Snapshot.Instance.ID
+	var out []member
 	for _, in := range list {
 		if now.Sub(time.UnixMilli(in.SeenMS)) > fleetGone {
 			continue
@@ -246,10 +267,9 @@ func (s *server) instancesAPI(c *fiber.Ctx) error {
 		} else {
 			fi.State = s.worstOf(in.Snapshot)
 		}
-		out.Instances = append(out.Instances, fi)
+		out = append(out, member{fleetInstance: fi, snapshot: in.Snapshot})
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(out)
+	return out, nil
 }
 
 // worstOf is the page's header state of a stored snapshot; a snapshot

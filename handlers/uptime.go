@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/web"
 )
 
@@ -17,9 +18,14 @@ import (
 // roll-ups, which the polled fragment must not repeat every few seconds.
 const uptimeTTL = time.Minute
 
-// uptimeCache holds the last strips read, for every language.
+// uptimeCache holds the last strips read of each instance shown, for
+// every language.
 type uptimeCache struct {
 	mu   sync.Mutex
+	byID map[string]uptimeEntry
+}
+
+type uptimeEntry struct {
 	at   time.Time
 	rows []web.UptimeRow
 }
@@ -29,7 +35,10 @@ type uptimeCache struct {
 func (s *server) uptimePartial(c *fiber.Ctx) error {
 	lang := s.lang(c)
 	data := s.pageData(c, lang, web.Feed{})
-	rows, err := s.uptimeRows(c.UserContext())
+	if err := s.viewInstance(c, &data); err != nil {
+		return err
+	}
+	rows, err := s.uptimeRows(c.UserContext(), data.Snapshot)
 	up := &web.Uptime{Rows: rows}
 	if err != nil {
 		s.log.Warn("dashboard: uptime strips", "err", err)
@@ -48,16 +57,17 @@ func (s *server) uptimePartial(c *fiber.Ctx) error {
 	return s.renderHTML(c, lang, "uptime", data)
 }
 
-// uptimeRows reads the strips, or reuses those read within uptimeTTL. The
-// sources are the snapshot's watched ones that are configured.
-func (s *server) uptimeRows(ctx context.Context) ([]web.UptimeRow, error) {
+// uptimeRows reads the strips of snap's instance, or reuses those read
+// within uptimeTTL. The sources are the snapshot's watched ones that are
+// configured.
+func (s *server) uptimeRows(ctx context.Context, snap *probes.Snapshot) ([]web.UptimeRow, error) {
 	s.uptime.mu.Lock()
 	defer s.uptime.mu.Unlock()
 	now := time.Now()
-	if !s.uptime.at.IsZero() && now.Sub(s.uptime.at) < uptimeTTL {
-		return cloneRows(s.uptime.rows), nil
+	id := snap.Instance.ID
+	if e, ok := s.uptime.byID[id]; ok && now.Sub(e.at) < uptimeTTL {
+		return cloneRows(e.rows), nil
 	}
-	snap := &s.Snapshots.Latest().Snapshot
 	var sources []string
 	for _, w := range history.WatchedOf(snap) {
 		if w.Level != "" && !w.Level.Quiet() {
@@ -83,7 +93,17 @@ func (s *server) uptimeRows(ctx context.Context) ([]web.UptimeRow, error) {
 	// Nothing sampled yet (a fresh start): read again at the next poll
 	// rather than show empty strips for a minute.
 	if slices.ContainsFunc(rows, func(r web.UptimeRow) bool { return r.Days.Uptime != nil }) {
-		s.uptime.at, s.uptime.rows = now, rows
+		if s.uptime.byID == nil {
+			s.uptime.byID = map[string]uptimeEntry{}
+		}
+		// The fleet is bounded (7 days of instances); entries past their
+		// time are dropped as others are read.
+		for k, e := range s.uptime.byID {
+			if now.Sub(e.at) >= uptimeTTL {
+				delete(s.uptime.byID, k)
+			}
+		}
+		s.uptime.byID[id] = uptimeEntry{at: now, rows: rows}
 	}
 	return cloneRows(rows), nil
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +41,21 @@ type Page struct {
 	// Uptime is the heartbeat strips, in their own fragment; nil on the
 	// page, which loads them after it.
 	Uptime *Uptime
+	// Fleet is the fleet list, in its own fragment like Uptime; the page
+	// has it only on PostgreSQL, where instances share the store.
+	Fleet *Fleet
+	// Viewing is set when the page shows another instance than the one
+	// serving it.
+	Viewing *Viewing
+}
+
+// InstanceQuery is the query string that keeps the instance shown in a
+// fragment's URL: "" for the serving instance.
+func (p Page) InstanceQuery() string {
+	if p.Viewing == nil {
+		return ""
+	}
+	return "?instance=" + url.QueryEscape(p.Viewing.ID)
 }
 
 // Channel is one notification channel: its id and its label (the URL
