@@ -3,9 +3,6 @@ package handlers
 import (
 	"encoding/json"
 	"slices"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,9 +17,9 @@ func (s *server) instanceParam(c *fiber.Ctx) (string, error) {
 	if id == "" || id == s.Snapshots.Latest().Snapshot.Instance.ID {
 		return "", nil
 	}
-	if len(id) > 255 || !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !validInstanceID(id) {
 		return "", &Problem{Status: fiber.StatusBadRequest, Detail: "invalid query",
-			Errors: []FieldError{{Field: "instance", Message: "is not an instance id (at most 255 characters of text)"}}}
+			Errors: []FieldError{{Field: "instance", Message: badInstanceID}}}
 	}
 	return id, nil
 }
@@ -40,6 +37,11 @@ func (s *server) viewInstance(c *fiber.Ctx, page *web.Page) error {
 	if err != nil {
 		return err
 	}
+	return view(list, id, page)
+}
+
+// view points page at the instance id of list.
+func view(list []member, id string, page *web.Page) error {
 	i := slices.IndexFunc(list, func(m member) bool { return m.ID == id })
 	if i < 0 {
 		return newProblem(fiber.StatusNotFound, "no instance of the fleet has this id (GET /api/v1/instances lists them)")
@@ -53,25 +55,30 @@ func (s *server) viewInstance(c *fiber.Ctx, page *web.Page) error {
 	return nil
 }
 
-// fleetPartial is the fleet list.
+// fleetPartial is the fleet list; one read of the fleet serves the list
+// and the instance shown.
 func (s *server) fleetPartial(c *fiber.Ctx) error {
-	lang := s.lang(c)
-	data := s.pageData(c, lang, web.Feed{})
-	if err := s.viewInstance(c, &data); err != nil {
+	id, err := s.instanceParam(c)
+	if err != nil {
 		return err
 	}
+	lang := s.lang(c)
+	data := s.pageData(c, lang, web.Feed{})
 	fl := &web.Fleet{}
 	list, err := s.fleet(c.UserContext())
-	if err != nil {
+	switch {
+	case err != nil:
 		s.log.Warn("dashboard: fleet", "err", err)
 		fl.Unavailable = true
+	case id != "":
+		if err := view(list, id, &data); err != nil {
+			return err
+		}
 	}
 	shown := data.Snapshot.Instance.ID
 	for _, m := range list {
-		started, _ := time.Parse(time.RFC3339Nano, m.StartedAt)
-		seen, _ := time.Parse(time.RFC3339Nano, m.LastSeenAt)
 		fl.Rows = append(fl.Rows, web.FleetRow{ID: m.ID, Region: m.Region, Version: m.Version,
-			Started: started, LastSeen: seen, State: m.State, Current: m.Current, Selected: m.ID == shown})
+			Started: m.started, LastSeen: m.seen, State: m.State, Current: m.Current, Selected: m.ID == shown})
 	}
 	data.Fleet = fl
 	return s.renderHTML(c, lang, "fleet", data)

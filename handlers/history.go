@@ -89,8 +89,8 @@ func (s *server) parseHistoryQuery(c *fiber.Ctx) (historyQuery, error) {
 	switch {
 	case q.instance == "":
 		q.instance = s.Snapshots.Latest().Snapshot.Instance.ID
-	case len(q.instance) > 255 || !utf8.ValidString(q.instance) || strings.ContainsFunc(q.instance, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		bad("instance", "is not an instance id (at most 255 characters of text)")
+	case !validInstanceID(q.instance):
+		bad("instance", badInstanceID)
 	}
 	for _, raw := range c.Context().QueryArgs().PeekMulti("types") {
 		for _, t := range strings.Split(string(raw), ",") {
@@ -237,10 +237,22 @@ func (s *server) instancesAPI(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// member is one instance of the fleet with its stored latest snapshot.
+// badInstanceID is what a 400 says of an instance parameter that
+// validInstanceID refuses.
+const badInstanceID = "is not an instance id (at most 255 characters of text)"
+
+// validInstanceID reports whether id can name an instance: at most 255
+// bytes of UTF-8 text without control characters.
+func validInstanceID(id string) bool {
+	return len(id) <= 255 && utf8.ValidString(id) && !strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// member is one instance of the fleet with its stored latest snapshot and
+// its times as times (fleetInstance has them as text, for the API).
 type member struct {
 	fleetInstance
-	snapshot []byte
+	started, seen time.Time
+	snapshot      []byte
 }
 
 // fleet lists the instances seen within 7 days, by id, each stale when
@@ -267,7 +279,7 @@ func (s *server) fleet(ctx context.Context) ([]member, error) {
 		} else {
 			fi.State = s.worstOf(in.Snapshot)
 		}
-		out = append(out, member{fleetInstance: fi, snapshot: in.Snapshot})
+		out = append(out, member{fleetInstance: fi, started: time.UnixMilli(in.StartedMS), seen: time.UnixMilli(in.SeenMS), snapshot: in.Snapshot})
 	}
 	return out, nil
 }

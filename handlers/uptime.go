@@ -44,35 +44,24 @@ func (s *server) uptimePartial(c *fiber.Ctx) error {
 		s.log.Warn("dashboard: uptime strips", "err", err)
 		up.Unavailable = true
 	}
-	cat := s.Site.Catalog(lang)
-	for i := range up.Rows {
-		switch r := &up.Rows[i]; r.Source {
-		case "database", "redis":
-			r.Label = cat.MustT("uptime." + r.Source)
-		default:
-			r.Label = r.Source[len("http[") : len(r.Source)-1]
-		}
-	}
 	data.Uptime = up
 	return s.renderHTML(c, lang, "uptime", data)
 }
 
 // uptimeRows reads the strips of snap's instance, or reuses those read
-// within uptimeTTL. The sources are the snapshot's watched ones that are
-// configured.
+// within uptimeTTL (shared, read-only: the page words them at render).
 func (s *server) uptimeRows(ctx context.Context, snap *probes.Snapshot) ([]web.UptimeRow, error) {
 	s.uptime.mu.Lock()
 	defer s.uptime.mu.Unlock()
 	now := time.Now()
 	id := snap.Instance.ID
 	if e, ok := s.uptime.byID[id]; ok && now.Sub(e.at) < uptimeTTL {
-		return cloneRows(e.rows), nil
+		return e.rows, nil
 	}
-	var sources []string
-	for _, w := range history.WatchedOf(snap) {
-		if w.Level != "" && !w.Level.Quiet() {
-			sources = append(sources, w.Name)
-		}
+	watched := history.WatchedOf(snap)
+	sources := make([]string, len(watched))
+	for i, w := range watched {
+		sources[i] = w.Name
 	}
 	if len(sources) == 0 {
 		return nil, nil
@@ -87,8 +76,8 @@ func (s *server) uptimeRows(ctx context.Context, snap *probes.Snapshot) ([]web.U
 		return nil, err
 	}
 	rows := make([]web.UptimeRow, len(sources))
-	for i, src := range sources {
-		rows[i] = web.UptimeRow{Source: src, Days: days[i], Quarters: quarters[i]}
+	for i, w := range watched {
+		rows[i] = web.UptimeRow{Watched: w, Days: days[i], Quarters: quarters[i]}
 	}
 	// Nothing sampled yet (a fresh start): read again at the next poll
 	// rather than show empty strips for a minute.
@@ -105,11 +94,5 @@ func (s *server) uptimeRows(ctx context.Context, snap *probes.Snapshot) ([]web.U
 		}
 		s.uptime.byID[id] = uptimeEntry{at: now, rows: rows}
 	}
-	return cloneRows(rows), nil
-}
-
-// cloneRows copies the rows so that a request may set their labels
-// without touching the cache (the cells are shared: nobody writes them).
-func cloneRows(rows []web.UptimeRow) []web.UptimeRow {
-	return append([]web.UptimeRow(nil), rows...)
+	return rows, nil
 }

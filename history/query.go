@@ -76,12 +76,17 @@ func KnownSeries(name string) bool {
 		if !strings.HasPrefix(name, head+"[") || !strings.HasSuffix(name, "]"+tail) {
 			continue
 		}
-		key := name[len(head)+1 : len(name)-len(tail)-1]
-		if key != "" && key != "*" && len(key) <= maxSeriesKey && !strings.ContainsAny(key, "\x00\n\r") {
+		if validKey(name[len(head)+1 : len(name)-len(tail)-1]) {
 			return true
 		}
 	}
 	return false
+}
+
+// validKey reports whether key may name an entry in a keyed series: not
+// empty, not the wildcard, short enough for the store, one line of text.
+func validKey(key string) bool {
+	return key != "" && key != "*" && len(key) <= maxSeriesKey && !strings.ContainsAny(key, "\x00\n\r")
 }
 
 // ReadStore is the slice of the store the history's reader needs.

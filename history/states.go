@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,27 +22,26 @@ const (
 )
 
 // Watched is one source the strips show: the database, Redis or one HTTP
-// target, named as its series are ("database", "redis", "http[api]").
+// target, named as its series are ("database", "redis", "http[api]");
+// Target is the HTTP target's name, empty for the other two.
 type Watched struct {
-	Name  string
-	Level probes.Level
+	Name, Target string
+	Level        probes.Level
 }
 
-// WatchedOf lists the sources of snap whose state the history records.
+// WatchedOf lists the sources of snap whose state the history records:
+// those configured and applicable.
 func WatchedOf(snap *probes.Snapshot) []Watched {
-	out := []Watched{{"database", snap.Database.State}, {"redis", snap.Redis.State}}
+	all := []Watched{{Name: "database", Level: snap.Database.State}, {Name: "redis", Level: snap.Redis.State}}
 	for _, h := range snap.HTTP {
-		out = append(out, Watched{"http[" + h.Name + "]", h.State})
+		all = append(all, Watched{Name: "http[" + h.Name + "]", Target: h.Name, Level: h.State})
 	}
-	return out
+	return slices.DeleteFunc(all, func(w Watched) bool { return w.Level == "" || w.Level.Quiet() })
 }
 
 // recordStates adds the state series of snap's watched sources.
 func (r *Recorder) recordStates(snap *probes.Snapshot) {
 	for _, w := range WatchedOf(snap) {
-		if w.Level == "" || w.Level.Quiet() {
-			continue
-		}
 		ok := 0.0
 		if w.Level == probes.LevelOK {
 			ok = 1
@@ -69,8 +69,7 @@ func knownStateSeries(name string) bool {
 	case base == "database" || base == "redis":
 		return true
 	case strings.HasPrefix(base, "http[") && strings.HasSuffix(base, "]"):
-		key := base[len("http[") : len(base)-1]
-		return key != "" && key != "*" && len(key) <= maxSeriesKey && !strings.ContainsAny(key, "\x00\n\r")
+		return validKey(base[len("http[") : len(base)-1])
 	}
 	return false
 }

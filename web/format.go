@@ -92,6 +92,7 @@ func (f formatter) funcs() template.FuncMap {
 		"rows":    f.rows,
 		"strip":   f.strip,
 		"uptime":  f.uptime,
+		"source":  f.source,
 	}
 }
 

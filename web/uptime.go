@@ -13,9 +13,7 @@ import (
 // UptimeRow is one watched source's heartbeat strips: the last 90 days a
 // cell a day, the last 24 hours a cell per 15 minutes (history.Strips).
 type UptimeRow struct {
-	// Source is the source's series name ("database", "http[api]"),
-	// Label what the page calls it.
-	Source, Label  string
+	history.Watched
 	Days, Quarters history.Strip
 }
 
@@ -89,6 +87,15 @@ func (f formatter) strip(s history.Strip, day bool, loc *time.Location, label st
 	}
 	b.WriteString("</svg>")
 	return template.HTML(b.String()) //nolint:gosec // every value above is escaped or a number
+}
+
+// source is what the page calls a watched source: an HTTP target by its
+// name, the database and Redis in the page's language.
+func (f formatter) source(w history.Watched) string {
+	if w.Target != "" {
+		return w.Target
+	}
+	return f.c.MustT("uptime." + w.Name)
 }
 
 // uptime words a strip's share of ok samples: "99.95 % ok", or that
