@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
 
+	"github.com/vitalsdev/vitals/history"
 	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/web"
@@ -107,12 +108,15 @@ type server struct {
 	limiter *loginLimiter
 	// uptime keeps the heartbeat strips a minute (uptime.go).
 	uptime uptimeCache
+	// history is the one reader of the stored history, which keeps the
+	// final steps of rolled-up ranges between requests.
+	history *history.Reader
 }
 
 // New builds the Fiber app with every route.
 func New(cfg Config) *fiber.App {
 	cfg = withDefaults(cfg)
-	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger}
+	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger, history: history.NewReader(cfg.Store)}
 	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL, cfg.SessionKeys)
 	s.limiter = newLoginLimiter()
 	app := fiber.New(fiber.Config{
