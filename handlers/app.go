@@ -107,6 +107,8 @@ type server struct {
 	limiter *loginLimiter
 	// uptime keeps the heartbeat strips a minute (uptime.go).
 	uptime uptimeCache
+	// sparks keeps the sparklines' hour a few seconds (charts.go).
+	sparks sparkCache
 }
 
 // New builds the Fiber app with every route.
@@ -204,6 +206,7 @@ func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	app.Get("/partials/cards", admin, db, zip, s.cardsPartial)
 	app.Get("/partials/uptime", admin, db, zip, s.uptimePartial)
 	app.Get("/partials/fleet", admin, db, zip, s.fleetPartial)
+	app.Get("/partials/chart", admin, db, zip, s.chartPartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)
