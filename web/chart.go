@@ -300,7 +300,7 @@ type Chart struct {
 func NewChart(series string, rng history.Range, instance string, t Thresholds, points []history.Point, events []storage.Event, types []string) *Chart {
 	title, limit := seriesCard(series, t)
 	c := &Chart{Series: series, Title: title, Range: rng, Instance: instance, Unit: seriesUnit(series), Limit: limit,
-		Points: points, Types: types, Chips: Chips(types), Band: rng.Step > history.DefaultTiers()[0].Step}
+		Points: points, Types: types, Chips: Chips(types), Band: rng.Step > sampleStep}
 	for _, r := range history.Ranges() {
 		c.Ranges = append(c.Ranges, ChartRange{Name: r.Name, Href: ChartURL(series, r.Name, instance, types), Current: r.Name == rng.Name})
 	}
@@ -316,8 +316,9 @@ func NewChart(series string, rng history.Range, instance string, t Thresholds, p
 	return c
 }
 
-// FormURL is where the chips' form sends its choice.
-func (c *Chart) FormURL() string { return "/partials/chart" }
+// sampleStep is the default history interval: a range whose step is
+// longer gathers several samples a step, and its chart shows their band.
+const sampleStep = 30 * time.Second
 
 // The chart's drawing box: chartW across, chartH high; the top markH
 // hold the event markers, the plot is below.
