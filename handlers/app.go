@@ -109,6 +109,7 @@ type server struct {
 	uptime uptimeCache
 	// sparks keeps the sparklines' hour a few seconds (charts.go).
 	sparks sparkCache
+	charts chartCache
 }
 
 // New builds the Fiber app with every route.

@@ -121,16 +121,64 @@ func (s *server) chartPartial(c *fiber.Ctx) error {
 	if err := s.viewInstance(c, &data); err != nil {
 		return err
 	}
-	ctx := c.UserContext()
+	read, err := s.chartRead(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	instance := ""
+	if data.Viewing != nil {
+		instance = data.Viewing.ID
+	}
+	data.Chart = web.NewChart(q.series[0], q.rng, instance, s.Thresholds, read.points, read.events, q.types)
+	if c.Get("HX-Request") == "" {
+		data.CSRF = s.csrfFor(c)
+		return s.renderHTML(c, lang, "chartpage", data)
+	}
+	return s.renderHTML(c, lang, "chart", data)
+}
+
+// chartTTL is how long a chart's read is reused: a tenth of its range's
+// step, from 2 s to a minute. The newest step of a long range changes
+// with every sample, but by a fraction its chart cannot show; an admin
+// switching ranges or several tabs open then cost one read, not one each.
+func chartTTL(r history.Range) time.Duration {
+	return min(max(r.Step/10, 2*time.Second), time.Minute)
+}
+
+// chartCache holds the charts read recently, by instance, series, range
+// and event types.
+type chartCache struct {
+	mu sync.Mutex
+	by map[string]chartEntry
+}
+
+type chartEntry struct {
+	at     time.Time
+	points []history.Point
+	events []storage.Event
+}
+
+// chartRead reads q's one series over its range and the range's events
+// (the application's only, unless q chooses types), or reuses a read
+// within chartTTL; what it returns is shared and read-only.
+func (s *server) chartRead(ctx context.Context, q historyQuery) (chartEntry, error) {
+	key := q.instance + "\x00" + q.series[0] + "\x00" + q.rng.Name + "\x00" + strings.Join(q.types, ",")
 	now := time.Now()
+	ttl := chartTTL(q.rng)
+	s.charts.mu.Lock()
+	if e, ok := s.charts.by[key]; ok && now.Sub(e.at) < ttl {
+		s.charts.mu.Unlock()
+		return e, nil
+	}
+	s.charts.mu.Unlock()
 	res, err := history.NewReader(s.store).Query(ctx, q.instance, q.series, q.rng, now)
 	if err != nil {
-		return fmt.Errorf("chart: %w", err)
+		return chartEntry{}, fmt.Errorf("chart: %w", err)
 	}
 	events, err := s.store.ListEvents(ctx, storage.EventFilter{Types: q.types, Limit: maxHistoryEvents,
 		Since: time.UnixMilli(res.StartMS), Until: now.Add(time.Millisecond)})
 	if err != nil {
-		return fmt.Errorf("chart: events: %w", err)
+		return chartEntry{}, fmt.Errorf("chart: events: %w", err)
 	}
 	if len(q.types) == 0 {
 		// As in the feed: vitals' own events (sign-ins, tokens) only when
@@ -143,14 +191,23 @@ func (s *server) chartPartial(c *fiber.Ctx) error {
 		}
 		events = app
 	}
-	instance := ""
-	if data.Viewing != nil {
-		instance = data.Viewing.ID
+	e := chartEntry{at: now, points: res.Series[0], events: events}
+	s.charts.mu.Lock()
+	defer s.charts.mu.Unlock()
+	if s.charts.by == nil {
+		s.charts.by = map[string]chartEntry{}
 	}
-	data.Chart = web.NewChart(q.series[0], q.rng, instance, s.Thresholds, res.Series[0], events, q.types)
-	if c.Get("HX-Request") == "" {
-		data.CSRF = s.csrfFor(c)
-		return s.renderHTML(c, lang, "chartpage", data)
+	// Entries past the longest TTL go as others are stored; the types a
+	// URL may name are unbounded, so the cache is also capped.
+	for k, old := range s.charts.by {
+		if now.Sub(old.at) >= time.Minute || len(s.charts.by) >= maxChartEntries {
+			delete(s.charts.by, k)
+		}
 	}
-	return s.renderHTML(c, lang, "chart", data)
+	s.charts.by[key] = e
+	return e, nil
 }
+
+// maxChartEntries bounds the chart cache: past it, entries are dropped
+// (in no order) until the new one fits.
+const maxChartEntries = 256

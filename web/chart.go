@@ -292,6 +292,34 @@ type Chart struct {
 	Band bool
 	// Sampled is how many steps have a sample.
 	Sampled int
+	// texts are the steps worded, made once for the image and the table.
+	texts []stepText
+}
+
+// stepText is one step worded: its time, and its mean, min and max by the
+// chart's unit ("" for a gap).
+type stepText struct {
+	when, mean, min, max string
+}
+
+// words returns c's steps worded by f in loc, worded on the first call.
+func (f formatter) words(c *Chart, loc *time.Location) []stepText {
+	if c.texts != nil {
+		return c.texts
+	}
+	c.texts = make([]stepText, len(c.Points))
+	for i, p := range c.Points {
+		w := stepText{when: c.stamp(p.T, loc)}
+		if p.Count > 0 {
+			mean := p.Mean()
+			w.mean = f.figure(c.Unit, &mean)
+			if c.Band {
+				w.min, w.max = f.figure(c.Unit, &p.Min), f.figure(c.Unit, &p.Max)
+			}
+		}
+		c.texts[i] = w
+	}
+	return c.texts
 }
 
 // NewChart is series' chart over rng from res (the reader's answer for
@@ -399,13 +427,14 @@ func (f formatter) chartSVG(c *Chart, loc *time.Location) template.HTML {
 	writeLine(&b, c.Points, x, y)
 	b.WriteString(`" vector-effect="non-scaling-stroke"/>`)
 	// Hover columns, one a step, each naming its step.
-	for i, p := range c.Points {
+	words := f.words(c, loc)
+	for i := range c.Points {
 		b.WriteString(`<rect class="hit" x="`)
 		b.WriteString(coord(float64(i) * sw))
 		b.WriteString(`" y="` + strconv.Itoa(markH) + `" width="`)
 		b.WriteString(coord(sw))
 		b.WriteString(`" height="` + strconv.Itoa(chartH-markH) + `"><title>`)
-		b.WriteString(template.HTMLEscapeString(f.pointText(c, p, loc)))
+		b.WriteString(template.HTMLEscapeString(f.pointText(c, words[i])))
 		b.WriteString(`</title></rect>`)
 	}
 	f.writeMarkers(&b, c, sw, loc)
@@ -415,16 +444,14 @@ func (f formatter) chartSVG(c *Chart, loc *time.Location) template.HTML {
 
 // pointText words one step: its time and its value (mean, min and max
 // for a banded range), or that it had no sample.
-func (f formatter) pointText(c *Chart, p history.Point, loc *time.Location) string {
-	when := c.stamp(p.T, loc)
-	if p.Count == 0 {
-		return when + ": " + f.c.MustT("chart.gap")
+func (f formatter) pointText(c *Chart, w stepText) string {
+	switch {
+	case w.mean == "":
+		return w.when + ": " + f.c.MustT("chart.gap")
+	case !c.Band:
+		return w.when + ": " + w.mean
 	}
-	mean := p.Mean()
-	if !c.Band {
-		return when + ": " + f.figure(c.Unit, &mean)
-	}
-	return when + ": " + f.c.MustT("chart.band", "mean", f.figure(c.Unit, &mean), "min", f.figure(c.Unit, &p.Min), "max", f.figure(c.Unit, &p.Max))
+	return w.when + ": " + f.c.MustT("chart.band", "mean", w.mean, "min", w.min, "max", w.max)
 }
 
 // writeMarkers draws the events as markers: per step with events, a tick
@@ -435,6 +462,7 @@ func (f formatter) writeMarkers(b *strings.Builder, c *Chart, sw float64, loc *t
 		return
 	}
 	start, step := c.Points[0].T, c.Range.Step.Milliseconds()
+	labels := map[string]string{}
 	for i := 0; i < len(c.Events); {
 		k := (c.Events[i].CreatedAt.UnixMilli() - start) / step
 		j := i
@@ -459,7 +487,7 @@ func (f formatter) writeMarkers(b *strings.Builder, c *Chart, sw float64, loc *t
 			b.WriteString(`" y="0" width="`)
 			b.WriteString(coord(max(sw, 4)))
 			b.WriteString(`" height="` + strconv.Itoa(markH) + `"><title>`)
-			b.WriteString(template.HTMLEscapeString(f.markerText(c, c.Points[k].T, counts, order, loc)))
+			b.WriteString(template.HTMLEscapeString(f.markerText(c, c.Points[k].T, counts, order, labels, loc)))
 			b.WriteString(`</title></rect></g>`)
 		}
 		i = j
@@ -468,10 +496,15 @@ func (f formatter) writeMarkers(b *strings.Builder, c *Chart, sw float64, loc *t
 
 // markerText words one marker: the step's time and each type's label
 // with how many events of it the step had.
-func (f formatter) markerText(c *Chart, ms int64, counts map[string]int, order []string, loc *time.Location) string {
+func (f formatter) markerText(c *Chart, ms int64, counts map[string]int, order []string, labels map[string]string, loc *time.Location) string {
 	parts := make([]string, len(order))
 	for i, t := range order {
-		parts[i] = f.typeLabel(t)
+		l, ok := labels[t]
+		if !ok {
+			l = f.typeLabel(t)
+			labels[t] = l
+		}
+		parts[i] = l
 		if counts[t] > 1 {
 			parts[i] += " ×" + strconv.Itoa(counts[t])
 		}
@@ -487,28 +520,28 @@ func (f formatter) chartRows(c *Chart, loc *time.Location) template.HTML {
 	}
 	var b strings.Builder
 	b.Grow(len(c.Points) * 80)
-	for _, p := range c.Points {
+	cells := 1
+	if c.Band {
+		cells = 3
+	}
+	gap := template.HTMLEscapeString(f.c.MustT("chart.gap"))
+	for _, w := range f.words(c, loc) {
 		b.WriteString(`<tr><th scope="row">`)
-		b.WriteString(template.HTMLEscapeString(c.stamp(p.T, loc)))
+		b.WriteString(template.HTMLEscapeString(w.when))
 		b.WriteString(`</th>`)
-		cells := 1
-		if c.Band {
-			cells = 3
-		}
-		if p.Count == 0 {
+		if w.mean == "" {
 			b.WriteString(`<td colspan="` + strconv.Itoa(cells) + `" class="gap">`)
-			b.WriteString(template.HTMLEscapeString(f.c.MustT("chart.gap")))
+			b.WriteString(gap)
 			b.WriteString(`</td></tr>`)
 			continue
 		}
-		mean := p.Mean()
-		vals := []*float64{&mean}
+		vals := []string{w.mean}
 		if c.Band {
-			vals = append(vals, &p.Min, &p.Max)
+			vals = append(vals, w.min, w.max)
 		}
 		for _, v := range vals {
 			b.WriteString(`<td>`)
-			b.WriteString(template.HTMLEscapeString(f.figure(c.Unit, v)))
+			b.WriteString(template.HTMLEscapeString(v))
 			b.WriteString(`</td>`)
 		}
 		b.WriteString(`</tr>`)
