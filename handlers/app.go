@@ -111,6 +111,9 @@ type server struct {
 	// history is the one reader of the stored history, which keeps the
 	// final steps of rolled-up ranges between requests.
 	history *history.Reader
+	// sparks keeps the sparklines' hour a few seconds (charts.go).
+	sparks sparkCache
+	charts chartCache
 }
 
 // New builds the Fiber app with every route.
@@ -208,6 +211,7 @@ func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	app.Get("/partials/cards", admin, db, zip, s.cardsPartial)
 	app.Get("/partials/uptime", admin, db, zip, s.uptimePartial)
 	app.Get("/partials/fleet", admin, db, zip, s.fleetPartial)
+	app.Get("/partials/chart", admin, db, zip, s.chartPartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)

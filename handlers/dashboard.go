@@ -424,6 +424,7 @@ func (s *server) page(c *fiber.Ctx) error {
 		return err
 	}
 	data.CSRF = s.csrfFor(c)
+	s.cardSparks(c.UserContext(), &data)
 	return s.renderHTML(c, lang, "page", data)
 }
 
@@ -436,6 +437,7 @@ func (s *server) cardsPartial(c *fiber.Ctx) error {
 		return err
 	}
 	data.Fragment = true
+	s.cardSparks(c.UserContext(), &data)
 	return s.renderHTML(c, lang, "cards", data)
 }
 
