@@ -28,8 +28,6 @@ func series(start time.Time, step time.Duration, vals ...float64) []history.Poin
 
 var nan = func() float64 { z := 0.0; return z / z }()
 
-var pathD = regexp.MustCompile(`class="(line|band)?" ?d="([^"]*)"|<path d="([^"]*)"`)
-
 // subpaths splits path data into its subpaths' x coordinates.
 func subpaths(t *testing.T, d string) [][]float64 {
 	t.Helper()
@@ -195,7 +193,7 @@ func TestChartThresholdLines(t *testing.T) {
 func TestChartMarkersPerStep(t *testing.T) {
 	start := time.Unix(1_700_000_000, 0).Truncate(time.Minute)
 	pts := series(start, 30*time.Second, 1, 2, 3, 4)
-	at := func(d time.Duration) time.Time { return start.Add(d) }
+	at := start.Add
 	// Newest first, as the store lists them; one before the range.
 	events := []storage.Event{
 		{ID: 5, Type: "stream_started", CreatedAt: at(95 * time.Second)},
