@@ -525,16 +525,30 @@ func (f formatter) chartRows(c *Chart, loc *time.Location) template.HTML {
 		cells = 3
 	}
 	gap := template.HTMLEscapeString(f.c.MustT("chart.gap"))
-	for _, w := range f.words(c, loc) {
+	words := f.words(c, loc)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
 		b.WriteString(`<tr><th scope="row">`)
 		b.WriteString(template.HTMLEscapeString(w.when))
-		b.WriteString(`</th>`)
 		if w.mean == "" {
-			b.WriteString(`<td colspan="` + strconv.Itoa(cells) + `" class="gap">`)
+			// A run of steps without samples is one row, from its first
+			// step to its last: a stop of an hour is one line to read,
+			// not a hundred.
+			j := i
+			for j+1 < len(words) && words[j+1].mean == "" {
+				j++
+			}
+			if j > i {
+				b.WriteString(" – ")
+				b.WriteString(template.HTMLEscapeString(words[j].when))
+			}
+			b.WriteString(`</th><td colspan="` + strconv.Itoa(cells) + `" class="gap">`)
 			b.WriteString(gap)
 			b.WriteString(`</td></tr>`)
+			i = j
 			continue
 		}
+		b.WriteString(`</th>`)
 		vals := []string{w.mean}
 		if c.Band {
 			vals = append(vals, w.min, w.max)

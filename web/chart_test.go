@@ -250,6 +250,15 @@ func TestChartRendersInBothLanguages(t *testing.T) {
 		if n := strings.Count(out, "<tr><th scope=\"row\">"); n != 3 {
 			t.Errorf("%s: %d table rows, want 3", lang, n)
 		}
+		// Steps without samples in a row are one row.
+		run := NewChart("cpu.percent", rng, "", DefaultThresholds(), series(start, time.Hour, 1, nan, nan, nan, 2), nil, nil)
+		b.Reset()
+		if err := s.Render(&b, lang, "chart", Page{Lang: lang, Snapshot: &snap, Location: time.UTC, Chart: run}); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(b.String(), "<tr><th scope=\"row\">"); n != 3 || strings.Count(b.String(), `class="gap"`) != 1 || !strings.Contains(b.String(), " – ") {
+			t.Errorf("%s: a run of gaps in %d rows: %s", lang, n, b.String())
+		}
 	}
 }
 
