@@ -1,15 +1,20 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/history"
 	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/storage/sqlite"
+	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
 )
 
 // asAdminHX is the admin's browser asking with htmx, as the page does.
@@ -174,4 +179,35 @@ func TestCardsCarrySparklines(t *testing.T) {
 			}
 		}
 	})
+}
+
+// hangingHistory is a store whose history reads hang until their context
+// ends, as a frozen database's do; it counts them.
+type hangingHistory struct {
+	harnessStore
+	reads atomic.Int32
+}
+
+func (s *hangingHistory) HistoryChunks(ctx context.Context, _ storage.HistoryQuery) ([]storage.HistoryChunk, error) {
+	s.reads.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestCardsOutliveAHangingHistory: the cards answer without sparklines
+// when the history read hangs, the read ended by its own bound before the
+// request's deadline, and the next poll within the sparklines' TTL does
+// not wait on the store again.
+func TestCardsOutliveAHangingHistory(t *testing.T) {
+	st := &hangingHistory{harnessStore: sqlitetest.Open(t, sqlite.Options{})}
+	h := newHarnessConfig(t, st, func(c *handlers.Config) { c.RequestTimeout = time.Minute })
+	for i := range 2 {
+		status, _, body := h.do(http.MethodGet, "/partials/cards", nil, "", asAdminHX)
+		if status != 200 || !strings.Contains(string(body), `id="card-cpu"`) || strings.Contains(string(body), `class="sparkl"`) {
+			t.Fatalf("poll %d: %d %.300s", i, status, body)
+		}
+	}
+	if n := st.reads.Load(); n != 1 {
+		t.Fatalf("%d history reads for two polls, want 1", n)
+	}
 }
