@@ -181,6 +181,12 @@ func TestChartsInBrowser(t *testing.T) {
 		p.do(chromedp.EmulateViewport(1280, 900))
 	})
 
+	t.Run("the chart closes", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		p.do(chromedp.Click(chromedp.CSS(`#chart .chead a.btn`)))
+		p.wait("the chart closed", `(() => { const c = document.getElementById("chart"); return c && c.hidden && !c.querySelector("svg"); })()`, 10*time.Second)
+	})
+
 	for _, m := range console.all() {
 		if strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Refused to") {
 			t.Errorf("console: %s", m.Text)

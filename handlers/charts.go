@@ -120,6 +120,12 @@ func (s *server) fleetSparks(ctx context.Context, rows []web.FleetRow) {
 // range's points at its step, the card's limits and the range's events.
 // Without htmx (a link opened in a new tab) it is a page of its own.
 func (s *server) chartPartial(c *fiber.Ctx) error {
+	if c.Query("close") == "1" {
+		// The chart's close button: the empty place the next card opens
+		// a chart into.
+		lang := s.lang(c)
+		return s.renderHTML(c, lang, "chart", s.pageData(c, lang, web.Feed{}))
+	}
 	q, err := s.parseHistoryQuery(c)
 	if err != nil {
 		return err

@@ -131,6 +131,11 @@ func TestChartDrawsTheHistory(t *testing.T) {
 				t.Fatalf("%s: %d, %d steps, want %d", r.Name, status, strings.Count(string(body), `<rect class="hit"`), r.Points())
 			}
 		}
+		// Its close button empties the place.
+		_, _, body = h.do(http.MethodGet, "/partials/chart?close=1", nil, "", asAdminHX)
+		if string(body) != `<section id="chart" class="chart" hidden></section>` {
+			t.Fatalf("closed: %s", body)
+		}
 		// Without htmx, a page of its own.
 		status, _, body = h.do(http.MethodGet, "/partials/chart?series=cpu.percent&range=1h", nil, "", asAdmin)
 		if status != 200 || !strings.Contains(string(body), "<!doctype html>") || !strings.Contains(string(body), `id="chart"`) {
