@@ -163,10 +163,13 @@ func TestChartsInBrowser(t *testing.T) {
 	t.Run("the chart passes axe in both themes and fits 360 px", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		eval[bool](p, `document.querySelector("#chart details.cdata").open = true`)
+		p.do(chromedp.ScrollIntoView(chromedp.CSS(`#chart`)))
 		p.scheme(false)
 		p.axe("the chart, light")
+		p.screenshot("chart-light.png", false)
 		p.scheme(true)
 		p.axe("the chart, dark")
+		p.screenshot("chart-dark.png", false)
 		p.scheme(false)
 		p.do(chromedp.EmulateViewport(360, 740))
 		p.wait("the narrow chart", `document.querySelector("#chart svg.plot").getBoundingClientRect().width > 200`, 10*time.Second)
@@ -174,7 +177,14 @@ func TestChartsInBrowser(t *testing.T) {
 			t.Errorf("at 360 px the page scrolls %.0f px sideways", over)
 		}
 		p.axe("the chart at 360 px")
+		p.screenshot("chart-360.png", false)
 		p.do(chromedp.EmulateViewport(1280, 900))
+	})
+
+	t.Run("the chart closes", func(t *testing.T) {
+		p := tab{t: t, ctx: browserCtx}
+		p.do(chromedp.Click(chromedp.CSS(`#chart .chead a.btn`)))
+		p.wait("the chart closed", `(() => { const c = document.getElementById("chart"); return c && c.hidden && !c.querySelector("svg"); })()`, 10*time.Second)
 	})
 
 	for _, m := range console.all() {

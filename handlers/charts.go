@@ -19,6 +19,9 @@ import (
 // default), so a fresher read would mostly show the same line.
 const sparkTTL = 10 * time.Second
 
+// sparkReadTimeout bounds the sparklines' read within a card request.
+const sparkReadTimeout = 500 * time.Millisecond
+
 // sparkCache holds the last hour's points of each instance's sparkline
 // series, per set of series asked (the cards' or a fleet row's).
 type sparkCache struct {
@@ -47,14 +50,22 @@ func (s *server) lastHour(ctx context.Context, instance string, series []string)
 	}
 	s.sparks.mu.Unlock()
 	rng, _ := history.RangeNamed("1h")
-	res, err := s.history.Query(ctx, instance, series, rng, now)
-	if err != nil {
-		return nil, err
-	}
+	// The cards matter more than their lines: a store that hangs holds
+	// the card poll sparkReadTimeout at most, once per sparkTTL, since a
+	// failed read is kept (with the lines read before it, if any) like a
+	// good one.
+	rctx, cancel := context.WithTimeout(ctx, sparkReadTimeout)
+	defer cancel()
+	res, err := s.history.Query(rctx, instance, series, rng, now)
 	s.sparks.mu.Lock()
 	defer s.sparks.mu.Unlock()
 	if s.sparks.by == nil {
 		s.sparks.by = map[string]sparkEntry{}
+	}
+	if err != nil {
+		old := s.sparks.by[key]
+		s.sparks.by[key] = sparkEntry{at: now, points: old.points}
+		return old.points, err
 	}
 	// Bounded by the fleet (7 days of instances) times the few sets of
 	// series; entries past their time go as others are stored.
@@ -79,9 +90,8 @@ func (s *server) cardSparks(ctx context.Context, page *web.Page) {
 	pts, err := s.lastHour(ctx, page.Snapshot.Instance.ID, names)
 	if err != nil {
 		s.log.Warn("dashboard: sparklines", "err", err)
-		return
 	}
-	if len(pts) == 0 {
+	if len(pts) != len(cs) {
 		return
 	}
 	instance := ""
@@ -97,7 +107,9 @@ func (s *server) fleetSparks(ctx context.Context, rows []web.FleetRow) {
 		pts, err := s.lastHour(ctx, rows[i].ID, []string{"cpu.percent", "memory.percent"})
 		if err != nil {
 			s.log.Warn("dashboard: fleet sparklines", "err", err)
-			return
+		}
+		if len(pts) != 2 {
+			continue
 		}
 		rows[i].CPU, rows[i].Memory = web.Sparkline(pts[0]), web.Sparkline(pts[1])
 	}
@@ -108,6 +120,12 @@ func (s *server) fleetSparks(ctx context.Context, rows []web.FleetRow) {
 // range's points at its step, the card's limits and the range's events.
 // Without htmx (a link opened in a new tab) it is a page of its own.
 func (s *server) chartPartial(c *fiber.Ctx) error {
+	if c.Query("close") == "1" {
+		// The chart's close button: the empty place the next card opens
+		// a chart into.
+		lang := s.lang(c)
+		return s.renderHTML(c, lang, "chart", s.pageData(c, lang, web.Feed{}))
+	}
 	q, err := s.parseHistoryQuery(c)
 	if err != nil {
 		return err

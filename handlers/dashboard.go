@@ -428,8 +428,9 @@ func (s *server) page(c *fiber.Ctx) error {
 	return s.renderHTML(c, lang, "page", data)
 }
 
-// cardsPartial is the cards, polled; it reads only the snapshot (another
-// instance's, from the store, when the page shows one).
+// cardsPartial is the cards, polled; it reads the snapshot (another
+// instance's, from the store, when the page shows one) and the cards'
+// last hour for their sparklines, bounded and kept (charts.go).
 func (s *server) cardsPartial(c *fiber.Ctx) error {
 	lang := s.lang(c)
 	data := s.pageData(c, lang, web.Feed{})

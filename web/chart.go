@@ -426,15 +426,23 @@ func (f formatter) chartSVG(c *Chart, loc *time.Location) template.HTML {
 	b.WriteString(`<path class="line" d="`)
 	writeLine(&b, c.Points, x, y)
 	b.WriteString(`" vector-effect="non-scaling-stroke"/>`)
-	// Hover columns, one a step, each naming its step.
+	// Hover columns, one a step, each naming its step. The band's
+	// wording is looked up once with markers for its three values, which
+	// each step then fills: a catalogue lookup per step costs more than
+	// the rest of the step's drawing.
 	words := f.words(c, loc)
+	bandText := f.c.MustT("chart.band", "mean", "\x01", "min", "\x02", "max", "\x03")
 	for i := range c.Points {
 		b.WriteString(`<rect class="hit" x="`)
 		b.WriteString(coord(float64(i) * sw))
 		b.WriteString(`" y="` + strconv.Itoa(markH) + `" width="`)
 		b.WriteString(coord(sw))
 		b.WriteString(`" height="` + strconv.Itoa(chartH-markH) + `"><title>`)
-		b.WriteString(template.HTMLEscapeString(f.pointText(c, words[i])))
+		if w := words[i]; c.Band && w.mean != "" {
+			writeBandText(&b, bandText, w)
+		} else {
+			b.WriteString(template.HTMLEscapeString(f.pointText(c, w)))
+		}
 		b.WriteString(`</title></rect>`)
 	}
 	f.writeMarkers(&b, c, sw, loc)
@@ -452,6 +460,31 @@ func (f formatter) pointText(c *Chart, w stepText) string {
 		return w.when + ": " + w.mean
 	}
 	return w.when + ": " + f.c.MustT("chart.band", "mean", w.mean, "min", w.min, "max", w.max)
+}
+
+// writeBandText writes a banded step's tooltip, escaped: its time, then
+// text (chart.band worded with \x01, \x02 and \x03 for the mean, the
+// min and the max) with the step's values in place of the markers.
+func writeBandText(b *strings.Builder, text string, w stepText) {
+	b.WriteString(template.HTMLEscapeString(w.when))
+	b.WriteString(": ")
+	for text != "" {
+		i := strings.IndexAny(text, "\x01\x02\x03")
+		if i < 0 {
+			b.WriteString(template.HTMLEscapeString(text))
+			return
+		}
+		b.WriteString(template.HTMLEscapeString(text[:i]))
+		switch text[i] {
+		case 1:
+			b.WriteString(template.HTMLEscapeString(w.mean))
+		case 2:
+			b.WriteString(template.HTMLEscapeString(w.min))
+		default:
+			b.WriteString(template.HTMLEscapeString(w.max))
+		}
+		text = text[i+1:]
+	}
 }
 
 // writeMarkers draws the events as markers: per step with events, a tick
@@ -525,16 +558,30 @@ func (f formatter) chartRows(c *Chart, loc *time.Location) template.HTML {
 		cells = 3
 	}
 	gap := template.HTMLEscapeString(f.c.MustT("chart.gap"))
-	for _, w := range f.words(c, loc) {
+	words := f.words(c, loc)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
 		b.WriteString(`<tr><th scope="row">`)
 		b.WriteString(template.HTMLEscapeString(w.when))
-		b.WriteString(`</th>`)
 		if w.mean == "" {
-			b.WriteString(`<td colspan="` + strconv.Itoa(cells) + `" class="gap">`)
+			// A run of steps without samples is one row, from its first
+			// step to its last: a stop of an hour is one line to read,
+			// not a hundred.
+			j := i
+			for j+1 < len(words) && words[j+1].mean == "" {
+				j++
+			}
+			if j > i {
+				b.WriteString(" – ")
+				b.WriteString(template.HTMLEscapeString(words[j].when))
+			}
+			b.WriteString(`</th><td colspan="` + strconv.Itoa(cells) + `" class="gap">`)
 			b.WriteString(gap)
 			b.WriteString(`</td></tr>`)
+			i = j
 			continue
 		}
+		b.WriteString(`</th>`)
 		vals := []string{w.mean}
 		if c.Band {
 			vals = append(vals, w.min, w.max)

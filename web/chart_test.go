@@ -28,8 +28,6 @@ func series(start time.Time, step time.Duration, vals ...float64) []history.Poin
 
 var nan = func() float64 { z := 0.0; return z / z }()
 
-var pathD = regexp.MustCompile(`class="(line|band)?" ?d="([^"]*)"|<path d="([^"]*)"`)
-
 // subpaths splits path data into its subpaths' x coordinates.
 func subpaths(t *testing.T, d string) [][]float64 {
 	t.Helper()
@@ -195,7 +193,7 @@ func TestChartThresholdLines(t *testing.T) {
 func TestChartMarkersPerStep(t *testing.T) {
 	start := time.Unix(1_700_000_000, 0).Truncate(time.Minute)
 	pts := series(start, 30*time.Second, 1, 2, 3, 4)
-	at := func(d time.Duration) time.Time { return start.Add(d) }
+	at := start.Add
 	// Newest first, as the store lists them; one before the range.
 	events := []storage.Event{
 		{ID: 5, Type: "stream_started", CreatedAt: at(95 * time.Second)},
@@ -251,6 +249,15 @@ func TestChartRendersInBothLanguages(t *testing.T) {
 		}
 		if n := strings.Count(out, "<tr><th scope=\"row\">"); n != 3 {
 			t.Errorf("%s: %d table rows, want 3", lang, n)
+		}
+		// Steps without samples in a row are one row.
+		run := NewChart("cpu.percent", rng, "", DefaultThresholds(), series(start, time.Hour, 1, nan, nan, nan, 2), nil, nil)
+		b.Reset()
+		if err := s.Render(&b, lang, "chart", Page{Lang: lang, Snapshot: &snap, Location: time.UTC, Chart: run}); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(b.String(), "<tr><th scope=\"row\">"); n != 3 || strings.Count(b.String(), `class="gap"`) != 1 || !strings.Contains(b.String(), " – ") {
+			t.Errorf("%s: a run of gaps in %d rows: %s", lang, n, b.String())
 		}
 	}
 }
