@@ -56,6 +56,14 @@ func (l *loader) tool() string {
 	return "Go load generator (this binary, -loadgen, separate process)"
 }
 
+// name is the load generator's short name for the table.
+func (l *loader) name() string {
+	if l.wrk != "" {
+		return "wrk"
+	}
+	return "Go load generator"
+}
+
 func (l *loader) run(ctx context.Context, t target, d time.Duration) (loadResult, error) {
 	if l.wrk != "" {
 		return l.runWrk(ctx, t, d)

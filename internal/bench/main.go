@@ -38,6 +38,7 @@ type row struct{ what, measured, limit, target, verdict string }
 
 type bench struct {
 	smoke    bool
+	goLoad   bool
 	dur      time.Duration
 	idle     time.Duration
 	starts   int
@@ -69,6 +70,7 @@ func run(args []string) int {
 	fs.DurationVar(&b.dur, "duration", 10*time.Second, "how long each load runs")
 	fs.StringVar(&b.pgURL, "pg", os.Getenv("VITALS_BENCH_DATABASE_URL"), "PostgreSQL URL for the PostgreSQL rows (default $VITALS_BENCH_DATABASE_URL; unset, they are skipped)")
 	fs.StringVar(&out, "out", "", "also write the table to this file")
+	fs.BoolVar(&b.goLoad, "go-load", false, "use the Go load generator even when wrk is present")
 	hidden.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -153,11 +155,14 @@ func (b *bench) setup(ctx context.Context) (func(), error) {
 	b.used = append(b.used, fmt.Sprintf("vitals built as the Dockerfile does (CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w -X ...Version=bench\", %.1f MiB, %s)",
 		float64(st.Size())/(1<<20), time.Since(t0).Round(100*time.Millisecond)))
 	b.wrk = findTool("wrk", "/usr/bin/wrk")
+	if b.goLoad {
+		b.wrk = ""
+	}
 	b.nodeExp = findTool("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter")
 	b.python = findTool("", "/usr/bin/python3")
 	b.load = &loader{wrk: b.wrk, self: b.self, dir: b.tmp, threads: 2, conns: 10}
 	b.used = append(b.used, "load: "+b.load.tool()+", -t2 -c10, "+b.dur.String()+" a row, p50/p99 from its latency distribution (client-side on loopback, so they include the load generator's share of the 2 cores; an upper bound of the server-side time)")
-	if b.wrk == "" {
+	if b.wrk == "" && !b.goLoad {
 		b.notFound = append(b.notFound, "wrk (the Go load generator took its place)")
 	}
 	if b.nodeExp != "" {

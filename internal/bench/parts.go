@@ -365,7 +365,21 @@ func (b *bench) readRows(ctx context.Context, in *instance) float64 {
 			b.fail(p.what, err)
 			continue
 		}
-		b.add(row{what: p.what, measured: rate(r) + " (wrk); " + srv.String(), target: "p99 < 5 ms server-side", verdict: verdict(srv.Under5ms >= 0.99)})
+		// The same route from one connection: the server's own time
+		// without nine other requests waiting for the two cores.
+		one := *b.load
+		one.threads, one.conns = 1, 1
+		light := "one connection: error"
+		if before, err := histogram(in); err == nil {
+			if _, err := one.run(ctx, target{URL: in.base + p.path, Headers: p.headers}, max(b.dur/2, time.Second)); err == nil {
+				if after, err := histogram(in); err == nil {
+					light = "one connection (-t1 -c1): " + serverSide(before, after).String()
+				}
+			}
+		}
+		b.load.n = one.n
+		b.add(row{what: p.what, measured: rate(r) + " (" + b.load.name() + "); " + srv.String(), limit: light,
+			target: "p99 < 5 ms server-side", verdict: verdict(srv.Under5ms >= 0.99)})
 	}
 	return nodeRPS
 }
@@ -497,13 +511,13 @@ func (b *bench) ingestRows(ctx context.Context, in *instance, backend string, en
 			lim += fmt.Sprintf(": %.0f %%", one.RPS/rawSingle.RowsPerSec*100)
 			v = verdict(one.RPS >= single && one.RPS >= 0.6*rawSingle.RowsPerSec)
 		}
-		b.add(row{what: "ingest " + backend + ", single events over HTTP (retention on, keep 1,000)", measured: fmt.Sprintf("%s events/s, p99 %s (wrk); server-side p99 %s", thousands(one.RPS), ms(one.P99), ms(oneSrv.P99)), limit: lim, target: tgt, verdict: v})
+		b.add(row{what: "ingest " + backend + ", single events over HTTP (retention on, keep 1,000)", measured: fmt.Sprintf("%s events/s, p99 %s (%s); server-side p99 %s", thousands(one.RPS), ms(one.P99), b.load.name(), ms(oneSrv.P99)), limit: lim, target: tgt, verdict: v})
 	}
 	many, manySrv, err := b.vitalsLoad(ctx, in, post(in.base, in.ingest, batchOf(100)))
 	if err != nil {
 		b.fail("ingest "+backend+", batches of 100", err)
 	} else {
-		b.add(row{what: "ingest " + backend + ", batches of 100 over HTTP", measured: fmt.Sprintf("%s events/s, p99 %s (wrk); server-side p99 %s", thousands(many.RPS*100), ms(many.P99), ms(manySrv.P99)),
+		b.add(row{what: "ingest " + backend + ", batches of 100 over HTTP", measured: fmt.Sprintf("%s events/s, p99 %s (%s); server-side p99 %s", thousands(many.RPS*100), ms(many.P99), b.load.name(), ms(manySrv.P99)),
 			limit: limit(rawBatch, "transactions of 100 rows, "+conns), target: fmt.Sprintf("≥ %s/s", thousands(batched)), verdict: verdict(many.RPS*100 >= batched)})
 	}
 	if err != nil || one.RPS == 0 {
