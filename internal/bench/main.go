@@ -38,6 +38,7 @@ type row struct{ what, measured, limit, target, verdict string }
 
 type bench struct {
 	smoke    bool
+	keep     bool
 	goLoad   bool
 	dur      time.Duration
 	idle     time.Duration
@@ -70,6 +71,7 @@ func run(args []string) int {
 	fs.DurationVar(&b.dur, "duration", 10*time.Second, "how long each load runs")
 	fs.StringVar(&b.pgURL, "pg", os.Getenv("VITALS_BENCH_DATABASE_URL"), "PostgreSQL URL for the PostgreSQL rows (default $VITALS_BENCH_DATABASE_URL; unset, they are skipped)")
 	fs.StringVar(&out, "out", "", "also write the table to this file")
+	fs.BoolVar(&b.keep, "keep", false, "keep the temporary directory (binaries, data directories, logs) and print its path")
 	fs.BoolVar(&b.goLoad, "go-load", false, "use the Go load generator even when wrk is present")
 	hidden.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -142,7 +144,13 @@ func (b *bench) setup(ctx context.Context) (func(), error) {
 	if b.tmp, err = os.MkdirTemp("", "vitals-bench-"); err != nil {
 		return nothing, err
 	}
-	cleanup := func() { _ = os.RemoveAll(b.tmp) }
+	cleanup := func() {
+		if b.keep {
+			fmt.Fprintln(os.Stderr, "bench: kept", b.tmp)
+			return
+		}
+		_ = os.RemoveAll(b.tmp)
+	}
 	if b.self, err = os.Executable(); err != nil {
 		return cleanup, err
 	}
