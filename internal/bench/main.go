@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vitalsdev/vitals/internal/config"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -101,7 +103,7 @@ func run(args []string) int {
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "vitals benchmark, %s, `go run ./internal/bench %s` (%d cores, load average %s, %s)\n\n",
-		began.UTC().Format("2006-01-02 15:04 UTC"), strings.Join(args, " "), numCPU(), loadAvg(), time.Since(began).Round(time.Second))
+		began.UTC().Format("2006-01-02 15:04 UTC"), shownArgs(args, b.pgURL), numCPU(), loadAvg(), time.Since(began).Round(time.Second))
 	sb.WriteString("| what | measured | limit / reference, same run | target | verdict |\n|---|---|---|---|---|\n")
 	for _, r := range b.rows {
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s |\n", r.what, r.measured, r.limit, r.target, r.verdict)
@@ -187,6 +189,19 @@ func (b *bench) setup(ctx context.Context) (func(), error) {
 		b.notFound = append(b.notFound, "a PostgreSQL URL (-pg or VITALS_BENCH_DATABASE_URL; the PostgreSQL rows are skipped)")
 	}
 	return cleanup, nil
+}
+
+// shownArgs is the command line for the table, a PostgreSQL URL's
+// password redacted.
+func shownArgs(args []string, pgURL string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if pgURL != "" {
+			a = strings.ReplaceAll(a, pgURL, config.RedactURL(pgURL))
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 func findTool(name, preferred string) string {
