@@ -64,7 +64,9 @@ func TestStoredTokenAcceptedOnceHealthPasses(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}()
 	addr := <-ready
 	base := "http://" + strings.Replace(addr, "[::]", "127.0.0.1", 1)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -251,8 +250,6 @@ func percentiles(lat []time.Duration) (p50, p99 float64) {
 	slices.Sort(lat)
 	return float64(lat[len(lat)/2].Nanoseconds()) / 1e3, float64(lat[min(len(lat)-1, len(lat)*99/100)].Nanoseconds()) / 1e3
 }
-
-var errSkip = errors.New("skipped")
 
 // hidden flags of the re-executed modes.
 type hiddenFlags struct {
