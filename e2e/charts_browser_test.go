@@ -112,6 +112,8 @@ func TestChartsInBrowser(t *testing.T) {
 
 	t.Run("the chart opens from a card and shows the gap", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
+		p.wait("the sparkline under htmx", `(() => { const a = document.querySelector("#card-cpu a.sparkl");
+			return !!a && !!a["htmx-internal-data"] && !document.querySelector("#cards.htmx-settling, #cards.htmx-request"); })()`, 10*time.Second)
 		p.do(chromedp.Focus(chromedp.CSS(`#card-cpu a.sparkl`)))
 		if !eval[bool](p, `document.activeElement === document.querySelector("#card-cpu a.sparkl")`) {
 			t.Fatal("the sparkline's link takes no focus")
