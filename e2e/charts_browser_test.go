@@ -10,6 +10,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// chartReady is true once htmx has taken over the chart swapped in: its
+// links and form carry htmx's data and the swap has settled. A click
+// before that would follow the plain link (the chart's page of its own).
+const chartReady = `(() => { const c = document.getElementById("chart");
+	const a = c && c.querySelector(".ranges a"), f = c && c.querySelector("form.filter");
+	return !!a && !!a["htmx-internal-data"] && !!f && !!f["htmx-internal-data"] && !c.classList.contains("htmx-settling"); })()`
+
 // stopVitals ends srv as a deploy does (SIGTERM, then its wait).
 func stopVitals(t *testing.T, srv *server) {
 	t.Helper()
@@ -105,6 +112,8 @@ func TestChartsInBrowser(t *testing.T) {
 
 	t.Run("the chart opens from a card and shows the gap", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
+		p.wait("the sparkline under htmx", `(() => { const a = document.querySelector("#card-cpu a.sparkl");
+			return !!a && !!a["htmx-internal-data"] && !document.querySelector("#cards.htmx-settling, #cards.htmx-request"); })()`, 10*time.Second)
 		p.do(chromedp.Focus(chromedp.CSS(`#card-cpu a.sparkl`)))
 		if !eval[bool](p, `document.activeElement === document.querySelector("#card-cpu a.sparkl")`) {
 			t.Fatal("the sparkline's link takes no focus")
@@ -128,10 +137,12 @@ func TestChartsInBrowser(t *testing.T) {
 
 	t.Run("the range switch", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
+		p.wait("the chart under htmx", chartReady, 10*time.Second)
 		p.do(chromedp.Click(chromedp.CSS(`#chart .ranges a[href*="range=6h"]`)))
 		p.wait("the 6h chart", `(() => { const a = document.querySelector("#chart .ranges a[aria-current]");
 			return a && a.href.includes("range=6h") && document.querySelectorAll("#chart rect.hit").length === 180 &&
 				!!document.querySelector("#chart path.band"); })()`, 15*time.Second)
+		p.wait("the 6h chart under htmx", chartReady, 10*time.Second)
 		p.do(chromedp.Click(chromedp.CSS(`#chart .ranges a[href*="range=24h"]`)))
 		p.wait("the 24h chart", `document.querySelectorAll("#chart rect.hit").length === 288`, 15*time.Second)
 		if eval[string](p, `location.pathname`) != "/" {
@@ -150,14 +161,19 @@ func TestChartsInBrowser(t *testing.T) {
 			const m = document.querySelector("#chart g.mk rect title");
 			if (m && m.textContent.includes("Stream started")) return true;
 			const a = document.querySelector('#chart .ranges a[href*="range=1h"]');
-			if (a && !document.querySelector("#chart.htmx-swapping, .htmx-request")) a.click();
+			if (a && a["htmx-internal-data"] && !document.querySelector("#chart.htmx-swapping, #chart.htmx-settling, .htmx-request")) a.click();
 			return false; })()`, 20*time.Second)
 		// A chip limits the markers to the types it names.
+		p.wait("the 1h chart under htmx", chartReady, 10*time.Second)
 		p.do(chromedp.Click(chromedp.CSS(`#chart label.chip:has(input[value="track_added"])`)))
 		p.wait("no stream marker under the track chip", `(() => { const c = document.querySelector('#chart .chips input[value="track_added"]');
 			return c && c.checked && document.querySelectorAll("#chart g.mk").length === 0; })()`, 15*time.Second)
+		p.wait("the filtered chart under htmx", chartReady, 10*time.Second)
 		p.do(chromedp.Click(chromedp.CSS(`#chart label.chip:has(input[value="track_added"])`)))
 		p.wait("the marker back", `document.querySelectorAll("#chart g.mk").length >= 1`, 15*time.Second)
+		if eval[string](p, `location.pathname`) != "/" {
+			t.Error("the chips left the page")
+		}
 	})
 
 	t.Run("the chart passes axe in both themes and fits 360 px", func(t *testing.T) {
@@ -183,6 +199,7 @@ func TestChartsInBrowser(t *testing.T) {
 
 	t.Run("the chart closes", func(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
+		p.wait("the chart under htmx", chartReady, 10*time.Second)
 		p.do(chromedp.Click(chromedp.CSS(`#chart .chead a.btn`)))
 		p.wait("the chart closed", `(() => { const c = document.getElementById("chart"); return c && c.hidden && !c.querySelector("svg"); })()`, 10*time.Second)
 	})
