@@ -124,7 +124,7 @@ func (s *server) historyAPI(c *fiber.Ctx) error {
 		return fmt.Errorf("history: %w", err)
 	}
 	events, err := s.store.ListEvents(ctx, storage.EventFilter{Types: q.types, Limit: maxHistoryEvents,
-		Since: time.UnixMilli(res.StartMS), Until: now.Add(time.Millisecond)})
+		Since: time.UnixMilli(res.StartMS), Until: now.Add(time.Millisecond), MarksOnly: true})
 	if err != nil {
 		return fmt.Errorf("history: events: %w", err)
 	}

@@ -153,6 +153,11 @@ type EventFilter struct {
 	// UserEmail, when not empty, keeps only that person's events: their
 	// user_email equal to it, ignoring case, as erasure compares them.
 	UserEmail string
+	// MarksOnly, with no Search and no UserEmail, fills only the ID, Type,
+	// Source and CreatedAt of each event (the history's markers), so that
+	// the rows' messages, addresses and details are neither read nor
+	// copied: a history answer carries up to a thousand markers.
+	MarksOnly bool
 }
 
 // EventCursor is a position in the newest-first order of events. CreatedAt

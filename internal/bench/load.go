@@ -93,8 +93,10 @@ func (l *loader) runWrk(ctx context.Context, t target, d time.Duration) (loadRes
 		return loadResult{}, err
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
+	// A 10 s timeout rather than wrk's 2 s: a slow answer on a busy
+	// machine is a latency to report, not a socket error.
 	cmd := exec.CommandContext(ctx, l.wrk, "-t"+strconv.Itoa(l.threads), "-c"+strconv.Itoa(l.conns),
-		"-d"+strconv.Itoa(secs)+"s", "--latency", "-s", script, t.URL)
+		"-d"+strconv.Itoa(secs)+"s", "--timeout", "10s", "--latency", "-s", script, t.URL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk %s: %v: %s", t.URL, err, out)

@@ -52,8 +52,13 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	}
 	// ILIKE folds case as the database's LC_CTYPE does: every letter with
 	// C.UTF-8 or en_US.UTF-8, ASCII only with plain C.
+	cols := "id, type, message, user_email, details, source, created_at"
+	if f.MarksOnly && f.Search == "" && f.UserEmail == "" {
+		// The history's markers: the rows' text is not sent.
+		cols = "id, type, ''::text, NULL::text, NULL::jsonb, source, created_at"
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, type, message, user_email, details, source, created_at
+		SELECT `+cols+`
 		FROM activity_events
 		WHERE ($1::text[] IS NULL OR type = ANY($1))
 		  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::bigint))

@@ -27,8 +27,12 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	}
 	// The type list travels as one JSON array parameter, so the statement
 	// text is the same for any number of types.
+	cols := "id, type, message, user_email, details, source, created_at"
+	if f.MarksOnly && f.Search == "" && f.UserEmail == "" {
+		cols = "id, type, '', NULL, NULL, source, created_at"
+	}
 	rows, err := s.reader.QueryContext(ctx, `
-		SELECT id, type, message, user_email, details, source, created_at
+		SELECT `+cols+`
 		FROM activity_events
 		WHERE (?1 IS NULL OR type IN (SELECT value FROM json_each(?1)))
 		  AND (?2 IS NULL OR (created_at, id) < (?2, ?3))

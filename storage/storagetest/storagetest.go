@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"InsertThenListNewestFirst", testInsertThenList},
 		{"OccurredAt", testOccurredAt},
 		{"TypeFilter", testTypeFilter},
+		{"MarksOnly", testMarksOnly},
 		{"Limit", testLimit},
 		{"CursorPagination", testCursor},
 		{"DetailsRoundTrip", testDetailsRoundTrip},
@@ -306,6 +307,45 @@ func testOccurredAt(t *testing.T, open Opener) {
 	}
 	for i, want := range []storage.Event{got[1], got[2], got[0]} {
 		sameEvent(t, listed[i], want)
+	}
+}
+
+// MarksOnly lists the same events in the same order with their id, type,
+// source and time, and nothing of their content; with a search it is
+// ignored, since the search matches the content.
+func testMarksOnly(t *testing.T, open Opener) {
+	ctx := ctxFor(t)
+	s := open(t, storage.DefaultEventsKeep)
+	insert(t, ctx, s, ev("a", 1), ev("b", 2), ev("a", 3))
+	full, err := s.ListEvents(ctx, storage.EventFilter{Types: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := s.ListEvents(ctx, storage.EventFilter{Types: []string{"a", "b"}, MarksOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(marks) != len(full) || len(full) != 3 {
+		t.Fatalf("%d marks, %d events, want 3 each", len(marks), len(full))
+	}
+	for i, m := range marks {
+		e := full[i]
+		if m.ID != e.ID || m.Type != e.Type || m.Source != e.Source || !m.CreatedAt.Equal(e.CreatedAt) {
+			t.Errorf("mark %d = %+v, event %+v", i, m, e)
+		}
+		if m.Message != "" || m.UserEmail != nil || m.Details != nil {
+			t.Errorf("mark %d carries content: %+v", i, m)
+		}
+		if e.Message == "" {
+			t.Errorf("event %d has no message: %+v", i, e)
+		}
+	}
+	searched, err := s.ListEvents(ctx, storage.EventFilter{Search: full[0].Message, MarksOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(searched) == 0 || searched[0].Message != full[0].Message {
+		t.Errorf("a search with MarksOnly = %+v, want the matching events with their content", searched)
 	}
 }
 
