@@ -291,8 +291,12 @@ func (e *Engine) read(ctx context.Context, r *Rule, snap *probes.Snapshot, now t
 			silent = first // nothing since vitals started: count from the start
 		}
 		v := silent.Seconds()
+		// It clears only when an event of the type has really come within
+		// the window: the grace a start gives is not the events' return, or
+		// a restart would resolve a firing absent() after a minute.
+		back := !last.IsZero() && now.Sub(last) < r.When.Window
 		return []reading{{series: "absent(" + r.When.EventType + ")", value: &v, known: true,
-			cond: silent >= r.When.Window, clear: silent < r.When.Window}}
+			cond: silent >= r.When.Window, clear: back}}
 	case KindCount:
 		n, err := e.countEvents(ctx, r.When.EventType, now.Add(-r.When.Window), int(r.When.Value)+2)
 		if err != nil {

@@ -265,3 +265,28 @@ func TestFleetSharesOneState(t *testing.T) {
 }
 
 func ptrf(v float64) *float64 { return &v }
+
+// A restart while an absent() rule fires is not the events' return: the
+// restarted engine counts its start as silence to fire on, but only a real
+// event clears the alert.
+func TestAbsentFiringSurvivesARestart(t *testing.T) {
+	st, c := sqlitetest.Open(t, sqlite.Options{}), newClock()
+	if _, err := st.InsertEvents(context.Background(), []storage.NewEvent{{Type: "stream_started", Message: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	e := engine(t, "no_streams: absent(stream_started) for 30m", st, c)
+	e.Tick(context.Background(), &probes.Snapshot{})
+	c.add(31 * time.Minute)
+	e.Tick(context.Background(), &probes.Snapshot{})
+	if got := types(feed(t, st)); len(got) != 1 || got[0] != TypeFiring {
+		t.Fatalf("31 minutes without a stream: %v", got)
+	}
+	e2 := engine(t, "no_streams: absent(stream_started) for 30m", st, c) // restarted
+	run(e2, c, 10*time.Minute, func(int) *probes.Snapshot { return &probes.Snapshot{} })
+	if got := types(feed(t, st)); len(got) != 1 {
+		t.Fatalf("10 minutes after a restart, still no stream: %v", got)
+	}
+	if a := e2.Alerts(); len(a) != 1 || a[0].Phase != PhaseFiring {
+		t.Fatalf("restarted engine's alerts: %+v", a)
+	}
+}
