@@ -90,6 +90,16 @@ type Config struct {
 	// Instance names this instance: its own rules' state is kept under a
 	// key of its own, the shared rules' under one key for the fleet.
 	Instance string
+	// Spool, when set, takes a transition the store cannot: its event and
+	// notifications are appended to it, delivered from it, and recorded in
+	// the store when it answers again (notify.Spool).
+	Spool Spooler
+}
+
+// Spooler is the local spool (*notify.Spool is one).
+type Spooler interface {
+	Add(ev storage.NewEvent, ns []storage.Notification) error
+	Replay(ctx context.Context, st storage.TransitionStore) error
 }
 
 // Engine evaluates the rules; Tick is called once per sample tick.
@@ -104,6 +114,9 @@ type Engine struct {
 	// instance kept it until then.
 	holder bool
 	alerts map[string]*Alert
+	// dirty is set when the state could not be kept in the store: it is
+	// written again every tick until it is.
+	dirty bool
 	// shown is the list Alerts returns, replaced at the end of each tick,
 	// so that the page's cards never wait on a tick's store reads.
 	shown atomic.Pointer[[]Alert]
@@ -202,7 +215,7 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 	// Transitions are kept first, then written to the feed under keys of
 	// their own, so that a failure between the two neither loses the
 	// event nor stores it twice.
-	if changed {
+	if changed || e.dirty {
 		e.save(ctx)
 	}
 	if e.sendUnsent(ctx) {
@@ -460,13 +473,14 @@ func (e *Engine) loadKey(ctx context.Context, key string, shared bool) bool {
 // same as none): this instance's own under its key, the shared ones, when
 // it evaluates them, under the fleet's.
 func (e *Engine) save(ctx context.Context) {
-	e.saveKey(ctx, e.ownKey(), false)
+	ok := e.saveKey(ctx, e.ownKey(), false)
 	if e.holder {
-		e.saveKey(ctx, stateKey, true)
+		ok = e.saveKey(ctx, stateKey, true) && ok
 	}
+	e.dirty = !ok
 }
 
-func (e *Engine) saveKey(ctx context.Context, key string, shared bool) {
+func (e *Engine) saveKey(ctx context.Context, key string, shared bool) bool {
 	list := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
 		if a.Phase != PhaseInactive && e.isShared(a.Rule) == shared {
@@ -478,28 +492,57 @@ func (e *Engine) saveKey(ctx context.Context, key string, shared bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := e.cfg.Store.SetSetting(ctx, key, string(b)); err != nil {
-		e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again", "err", err)
+		if !e.dirty {
+			e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again every tick", "err", err)
+		}
+		return false
 	}
+	return true
 }
 
 // sendUnsent writes the feed event of every transition not written yet;
 // it reports whether any was.
 func (e *Engine) sendUnsent(ctx context.Context) bool {
 	sent := false
+	if e.cfg.Spool != nil {
+		// What an outage spooled goes into the store before anything new,
+		// so that the feed keeps the transitions' order.
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := e.cfg.Spool.Replay(rctx, e.cfg.Store)
+		cancel()
+		if err != nil {
+			return false
+		}
+	}
 	for _, a := range e.alerts {
 		if a.Unsent == "" {
 			continue
 		}
 		ev := transitionEvent(a)
+		ns := e.notifications(a, ev)
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		// The notifications first, then the event: each is written under a
 		// key of its own, so a failure between them is mended by the next
 		// tick's repeat, which stores neither twice.
-		err := e.enqueue(ictx, a, ev)
+		var err error
+		if len(ns) > 0 {
+			err = e.cfg.Store.EnqueueNotifications(ictx, ns)
+		}
 		if err == nil {
 			_, err = e.cfg.Store.InsertEvents(ictx, []storage.NewEvent{ev})
 		}
 		cancel()
+		if err != nil && e.cfg.Spool != nil {
+			// The store is away: the spool takes the transition, and the
+			// worker delivers it from there.
+			if serr := e.cfg.Spool.Add(ev, ns); serr == nil {
+				e.cfg.Log.Warn("alerts: the store cannot take the transition; spooled in the data directory and delivered from there",
+					"rule", a.Rule, "err", err)
+				err = nil
+			} else {
+				e.cfg.Log.Error("alerts: cannot spool the transition either", "rule", a.Rule, "err", serr)
+			}
+		}
 		if err != nil {
 			e.cfg.Log.Warn("alerts: cannot write the transition to the feed; tried again next tick", "rule", a.Rule, "err", err)
 			continue
@@ -546,9 +589,9 @@ func transitionEvent(a *Alert) storage.NewEvent {
 		IdempotencyKey: "alert-" + hex.EncodeToString(sum[:16]), OccurredAt: &at}
 }
 
-// enqueue puts one notification per channel of a's transition in the
-// outbox, keyed by the transition and the channel.
-func (e *Engine) enqueue(ctx context.Context, a *Alert, ev storage.NewEvent) error {
+// notifications are one notification per channel of a's transition,
+// keyed by the transition and the channel.
+func (e *Engine) notifications(a *Alert, ev storage.NewEvent) []storage.Notification {
 	if len(e.cfg.Channels) == 0 {
 		return nil
 	}
@@ -568,5 +611,5 @@ func (e *Engine) enqueue(ctx context.Context, a *Alert, ev storage.NewEvent) err
 		b, _ := json.Marshal(m)
 		ns = append(ns, storage.Notification{Key: key, Channel: ch, Payload: string(b), CreatedMS: now, NextMS: now})
 	}
-	return e.cfg.Store.EnqueueNotifications(ctx, ns)
+	return ns
 }
