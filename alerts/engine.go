@@ -504,15 +504,14 @@ func (e *Engine) saveKey(ctx context.Context, key string, shared bool) bool {
 // it reports whether any was.
 func (e *Engine) sendUnsent(ctx context.Context) bool {
 	sent := false
+	// What an outage spooled goes into the store before anything new, so
+	// that the feed keeps the transitions' order; while it cannot, new
+	// transitions join it in the spool.
+	spooling := false
 	if e.cfg.Spool != nil {
-		// What an outage spooled goes into the store before anything new,
-		// so that the feed keeps the transitions' order.
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := e.cfg.Spool.Replay(rctx, e.cfg.Store)
+		spooling = e.cfg.Spool.Replay(rctx, e.cfg.Store) != nil
 		cancel()
-		if err != nil {
-			return false
-		}
 	}
 	for _, a := range e.alerts {
 		if a.Unsent == "" {
@@ -525,7 +524,10 @@ func (e *Engine) sendUnsent(ctx context.Context) bool {
 		// key of its own, so a failure between them is mended by the next
 		// tick's repeat, which stores neither twice.
 		var err error
-		if len(ns) > 0 {
+		if spooling {
+			err = errors.New("the spool is not recorded in the store yet")
+		}
+		if err == nil && len(ns) > 0 {
 			err = e.cfg.Store.EnqueueNotifications(ictx, ns)
 		}
 		if err == nil {

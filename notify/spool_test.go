@@ -98,6 +98,17 @@ func TestSpoolDeliversWithoutTheStoreAndRecordsOnce(t *testing.T) {
 	if len(got) != 2 || got[0].key != got[1].key || got[0].key == "" {
 		t.Fatalf("from the spool the receiver got %d requests (want a refused one and its retry, one key)", len(got))
 	}
+	// Still down, the figure clears for a minute: the resolution joins the
+	// firing in the spool, and is delivered from there too.
+	for range 70 {
+		e.Tick(context.Background(), cpu(10))
+		w.Once(context.Background())
+		c.t = c.t.Add(time.Second)
+	}
+	got = hook.got()
+	if len(got) != 3 || got[2].key == got[0].key {
+		t.Fatalf("the resolution from the spool: %d requests in all, want 3", len(got))
+	}
 	saved, err := os.ReadFile(spoolPath) // what a crash right now would leave
 	if err != nil {
 		t.Fatal(err)
@@ -105,27 +116,33 @@ func TestSpoolDeliversWithoutTheStoreAndRecordsOnce(t *testing.T) {
 
 	st.down = false
 	for range 10 {
-		e.Tick(context.Background(), cpu(97))
+		e.Tick(context.Background(), cpu(10))
 		w.Once(context.Background())
 		c.t = c.t.Add(time.Second)
 	}
 	if !spool.Empty() {
 		t.Error("the spool is not empty once the store is back")
 	}
-	if n := len(hook.got()); n != 2 {
-		t.Errorf("after the store came back the receiver got %d requests in all, want still 2", n)
+	if n := len(hook.got()); n != 3 {
+		t.Errorf("after the store came back the receiver got %d requests in all, want still 3", n)
 	}
 	check := func(when string) {
 		t.Helper()
-		if evs := alertEvents(t, real); len(evs) != 1 || evs[0].Type != alerts.TypeFiring {
-			t.Errorf("%s: the feed holds %d alert events, want the one firing", when, len(evs))
+		if evs := alertEvents(t, real); len(evs) != 2 {
+			t.Errorf("%s: the feed holds %d alert events, want the firing and the resolution", when, len(evs))
 		}
 		log, err := real.ListNotifications(context.Background(), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(log) != 1 || log[0].State != storage.NotificationDelivered || log[0].Key != got[0].key || log[0].LastStatus != 200 || log[0].Attempts != 2 {
-			t.Errorf("%s: the delivery log is %+v, want one delivered entry under the spooled key after 2 attempts", when, log)
+		byKey := map[string]storage.Notification{}
+		for _, n := range log {
+			byKey[n.Key] = n
+		}
+		fired, resolved := byKey[got[0].key], byKey[got[2].key]
+		if len(log) != 2 || fired.State != storage.NotificationDelivered || fired.LastStatus != 200 || fired.Attempts != 2 ||
+			resolved.State != storage.NotificationDelivered || resolved.Attempts != 1 {
+			t.Errorf("%s: the delivery log is %+v, want both delivered under the spooled keys (2 attempts, then 1)", when, log)
 		}
 	}
 	check("after the replay")
@@ -147,7 +164,7 @@ func TestSpoolDeliversWithoutTheStoreAndRecordsOnce(t *testing.T) {
 		c.t = c.t.Add(time.Second)
 	}
 	check("after a second replay")
-	if n := len(hook.got()); n != 2 {
+	if n := len(hook.got()); n != 3 {
 		t.Errorf("a second replay sent again: %d requests in all", n)
 	}
 	if info, err := os.Stat(spoolPath); err != nil || info.Size() != 0 {
