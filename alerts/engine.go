@@ -120,6 +120,10 @@ type Engine struct {
 	// shown is the list Alerts returns, replaced at the end of each tick,
 	// so that the page's cards never wait on a tick's store reads.
 	shown atomic.Pointer[[]Alert]
+	// silences are the fleet's silenced rules, read every tick; smu
+	// orders their read-modify-write.
+	smu      sync.Mutex
+	silences atomic.Pointer[map[string]Silence]
 }
 
 // New returns an engine that loads its state from the store on its first
@@ -188,6 +192,7 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 		}
 	}
 	e.holder = shared
+	e.loadSilences(ctx)
 	changed := false
 	for i := range e.cfg.Rules {
 		r := &e.cfg.Rules[i]
@@ -518,7 +523,12 @@ func (e *Engine) sendUnsent(ctx context.Context) bool {
 			continue
 		}
 		ev := transitionEvent(a)
-		ns := e.notifications(a, ev)
+		var ns []storage.Notification
+		if e.silenced(a.Rule, e.cfg.Now()) {
+			ev = silencedEvent(ev)
+		} else {
+			ns = e.notifications(a, ev)
+		}
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		// The notifications first, then the event: each is written under a
 		// key of its own, so a failure between them is mended by the next
@@ -589,6 +599,18 @@ func transitionEvent(a *Alert) storage.NewEvent {
 	at := a.Since
 	return storage.NewEvent{Type: typ, Message: msg, Details: b, Source: storage.SourceVitals,
 		IdempotencyKey: "alert-" + hex.EncodeToString(sum[:16]), OccurredAt: &at}
+}
+
+// silencedEvent marks a transition's event as one no notification was
+// sent for: its rule was silenced.
+func silencedEvent(ev storage.NewEvent) storage.NewEvent {
+	var m map[string]any
+	if json.Unmarshal(ev.Details, &m) == nil {
+		m["silenced"] = true
+		ev.Details, _ = json.Marshal(m)
+	}
+	ev.Message += " (silenced: not notified)"
+	return ev
 }
 
 // notifications are one notification per channel of a's transition,

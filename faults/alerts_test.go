@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vitalsdev/vitals/storage/postgres/postgrestest"
 )
@@ -348,4 +351,58 @@ func TestTwoInstancesNotifyOnce(t *testing.T) {
 	}
 	h.mu.Unlock()
 	t.Logf("the receiver saw: %s", strings.Join(all, ", "))
+}
+
+// With the store's PostgreSQL stopped (its own cluster), the db_down
+// notification reaches the webhook from the local spool, and once the
+// database is back its alert.firing event is stored, once, and the outbox
+// records the notification as delivered; the resolution follows.
+func TestDatabaseDownAlertWithoutTheStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute's resolution; not in -short")
+	}
+	t.Parallel()
+	pg := startPostgres(t)
+	h := startHook(t)
+	env := alertsEnv(t, "db_down: database.state == down for 3s", h.URL)
+	env["DATABASE_URL"] = pg.url(pg.port)
+	env["VITALS_HISTORY_INTERVAL"] = "5s"
+	v := startVitals(t, env)
+	waitHealth(t, v.base, http.StatusOK, 60*time.Second)
+	time.Sleep(12 * time.Second) // the history lease taken: this instance evaluates the shared rules
+	pg.stop()
+	stopped := time.Now()
+	took := waitFor(t, 60*time.Second, "the db_down firing accepted", func() bool { return len(h.got("db_down", "firing")) == 1 })
+	t.Logf("db_down firing reached the webhook %s after PostgreSQL stopped (rule: for 3s, sample interval 1s)", took.Round(100*time.Millisecond))
+	if !strings.Contains(v.log.String(), "spooled in the data directory") {
+		t.Error("the log does not say the transition was spooled")
+	}
+	time.Sleep(5 * time.Second) // still down: no repeat
+	pg.start(t)
+	t.Logf("PostgreSQL back after %s", time.Since(stopped).Round(time.Second))
+
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, pg.url(pg.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	firingEvents := func() int {
+		var n int
+		_ = conn.QueryRow(ctx, `SELECT count(*) FROM vitals.activity_events WHERE type = 'alert.firing' AND details->>'rule' = 'db_down'`).Scan(&n)
+		return n
+	}
+	waitFor(t, 60*time.Second, "the alert.firing event stored", func() bool { return firingEvents() >= 1 })
+	key := h.got("db_down", "firing")[0].Key
+	var state string
+	var attempts int
+	if err := conn.QueryRow(ctx, `SELECT state, attempts FROM vitals.notifications WHERE key = $1`, key).Scan(&state, &attempts); err != nil || state != "delivered" {
+		t.Errorf("the outbox row of %s: state %q, attempts %d, err %v; want delivered", key, state, attempts, err)
+	}
+	waitFor(t, 3*time.Minute, "the db_down resolution accepted", func() bool { return len(h.got("db_down", "resolved")) == 1 })
+	time.Sleep(5 * time.Second)
+	if n := firingEvents(); n != 1 {
+		t.Errorf("%d alert.firing events of db_down stored, want 1", n)
+	}
+	h.check(t, "db_down")
 }
