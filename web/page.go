@@ -38,6 +38,8 @@ type Page struct {
 	Alerts []Alert
 	// Channels are VITALS_NOTIFY's, each with a test button.
 	Channels []Channel
+	// Rules are every alert rule for the alerts panel (rules.html).
+	Rules []RuleRow
 	// Uptime is the heartbeat strips, in their own fragment; nil on the
 	// page, which loads them after it.
 	Uptime *Uptime
@@ -58,6 +60,18 @@ func (p Page) InstanceQuery() string {
 	return "?instance=" + url.QueryEscape(p.Viewing.ID)
 }
 
+// RuleRow is one alert rule on the alerts panel: its alerts pending,
+// firing or resolved (none: inactive), and its silence.
+type RuleRow struct {
+	Name, Condition string
+	Alerts          []Alert
+	// SilencedUntil is when its silence ends; zero when not silenced.
+	SilencedUntil time.Time
+}
+
+// SilenceChoices are the silences the alerts panel offers.
+func (Page) SilenceChoices() []string { return []string{"1h", "4h", "24h"} }
+
 // Channel is one notification channel: its id and its label (the URL
 // without secrets).
 type Channel struct {
@@ -68,7 +82,7 @@ type Channel struct {
 type Alert struct {
 	Rule   string
 	Series string
-	Phase  string // pending or firing
+	Phase  string // pending or firing (resolved on the alerts panel)
 	Since  time.Time
 	// Value is the figure that made it fire, formatted; "" for a state.
 	Value string
