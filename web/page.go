@@ -203,6 +203,8 @@ func EventTypes() []EventType {
 		// web may not import alerts).
 		{"alert.firing", "type.alert.firing", "i-rej", true},
 		{"alert.resolved", "type.alert.resolved", "i-ok", true},
+		{"alert.silenced", "type.alert.silenced", "i-key", true},
+		{"alert.unsilenced", "type.alert.unsilenced", "i-key", true},
 	}
 }
 
