@@ -41,8 +41,9 @@ type Spool struct {
 	replayed map[string]bool
 	// next is when a failed spooled notification is tried again, and
 	// tries how often it was (neither kept: a restart tries at once).
-	next  map[string]time.Time
-	tries map[string]int
+	next   map[string]time.Time
+	tries  map[string]int
+	failed map[string]storage.Notification
 }
 
 // spoolRecord is one line: a transition (Event and Notes) or the delivery
@@ -76,7 +77,7 @@ func OpenSpool(path string) (*Spool, error) {
 		return nil, fmt.Errorf("alerts spool: %w", err)
 	}
 	s := &Spool{path: path, f: f, done: map[string]spoolRecord{}, inflight: map[string]bool{},
-		replayed: map[string]bool{}, next: map[string]time.Time{}, tries: map[string]int{}}
+		replayed: map[string]bool{}, next: map[string]time.Time{}, tries: map[string]int{}, failed: map[string]storage.Notification{}}
 	good, err := s.read()
 	if err == nil {
 		err = f.Truncate(good)
@@ -185,10 +186,15 @@ func (s *Spool) finish(n storage.Notification) error {
 	defer s.mu.Unlock()
 	delete(s.inflight, n.Key)
 	s.tries[n.Key] = n.Attempts
-	if n.State != storage.NotificationDelivered {
-		// A failed one (retries exhausted) is tried again by the outbox
-		// once replayed, which fails it for good there.
+	switch n.State {
+	case storage.NotificationPending:
 		s.next[n.Key] = time.UnixMilli(n.NextMS)
+		return nil
+	case storage.NotificationFailed:
+		// Retries exhausted (a day of them): not tried again from here,
+		// and recorded as failed in the store's log when replayed.
+		s.next[n.Key] = time.Unix(1<<40, 0)
+		s.failed[n.Key] = n
 		return nil
 	}
 	rec := spoolRecord{Kind: "delivered", Key: n.Key, Status: n.LastStatus, AtMS: n.FinishedMS, Attempts: n.Attempts}
@@ -230,6 +236,8 @@ func (s *Spool) Replay(ctx context.Context, st ReplayStore) error {
 				NextMS: n.CreatedMS, State: storage.NotificationPending, Attempts: s.tries[n.Key]}
 			if d, ok := s.done[n.Key]; ok {
 				out.State, out.LastStatus, out.FinishedMS, out.Attempts = storage.NotificationDelivered, d.Status, d.AtMS, d.Attempts
+			} else if f, ok := s.failed[n.Key]; ok {
+				out.State, out.LastStatus, out.LastError, out.FinishedMS = storage.NotificationFailed, f.LastStatus, f.LastError, f.FinishedMS
 			}
 			ns = append(ns, out)
 		}
@@ -255,7 +263,7 @@ func (s *Spool) Replay(ctx context.Context, st ReplayStore) error {
 		return fmt.Errorf("alerts spool: %w", err)
 	}
 	s.recs, s.done, s.replayed = nil, map[string]spoolRecord{}, map[string]bool{}
-	s.next, s.tries = map[string]time.Time{}, map[string]int{}
+	s.next, s.tries, s.failed = map[string]time.Time{}, map[string]int{}, map[string]storage.Notification{}
 	return nil
 }
 

@@ -58,7 +58,7 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		w.Once(ctx)
-		if now := w.now(); now.Sub(pruned) > time.Hour {
+		if now := w.now(); now.Sub(pruned) > time.Hour && (w.Ready == nil || w.Ready()) {
 			pruned = now
 			if err := w.Store.PruneNotifications(ctx, now.Add(-LogKeep).UnixMilli(), LogMax); err != nil && ctx.Err() == nil {
 				w.log().Warn("notifications: prune the delivery log", "err", err)
