@@ -40,6 +40,10 @@ type Worker struct {
 	// Ready tells whether the store has been reached and migrated; until
 	// it is, only the spool is looked at. Nil means ready.
 	Ready func() bool
+
+	// unread is set while the outbox cannot be read: logged once, not
+	// every pass of an outage.
+	unread bool
 }
 
 // Run delivers until ctx ends.
@@ -117,10 +121,15 @@ func (w *Worker) Once(ctx context.Context) int {
 	}
 	due, err := w.Store.ClaimNotifications(ctx, now.UnixMilli(), hold.Milliseconds(), 20)
 	if err != nil {
-		if ctx.Err() == nil {
-			w.log().Warn("notifications: read the outbox", "err", err)
+		if ctx.Err() == nil && !w.unread {
+			w.unread = true
+			w.log().Warn("notifications: cannot read the outbox; tried every pass, logged again once it can be read", "err", err)
 		}
 		return sent
+	}
+	if w.unread {
+		w.unread = false
+		w.log().Info("notifications: the outbox can be read again")
 	}
 	for _, n := range due {
 		n = w.attempt(ctx, hc, n)
