@@ -82,6 +82,10 @@ func TestSilenceFromThePage(t *testing.T) {
 	if strings.Contains(page, "style=") || strings.Contains(page, "<script>") {
 		t.Error("inline style or script on the page")
 	}
+	// The polled cards carry it out of band, so the header follows.
+	if _, _, body := h.do("GET", "/partials/cards", nil, "", asAdmin); !strings.Contains(string(body), `<p id="alertsum" class="alertsum" hx-swap-oob="true" role="status">Firing: <b>cpu_high</b></p>`) {
+		t.Error("the polled cards do not update the header's firing rules")
+	}
 
 	cookie := handlers.SessionCookieForTest([]byte(sessionKey), time.Hour)
 	csrf := handlers.CSRFTokenForTest([]byte(sessionKey), cookie)
