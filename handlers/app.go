@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
 
+	"github.com/vitalsdev/vitals/history"
 	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/web"
@@ -107,12 +108,18 @@ type server struct {
 	limiter *loginLimiter
 	// uptime keeps the heartbeat strips a minute (uptime.go).
 	uptime uptimeCache
+	// history is the one reader of the stored history, which keeps the
+	// final steps of rolled-up ranges between requests.
+	history *history.Reader
+	// sparks keeps the sparklines' hour a few seconds (charts.go).
+	sparks sparkCache
+	charts chartCache
 }
 
 // New builds the Fiber app with every route.
 func New(cfg Config) *fiber.App {
 	cfg = withDefaults(cfg)
-	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger}
+	s := &server{Config: cfg, store: cfg.Store, creds: cfg.Creds, log: cfg.Logger, history: history.NewReader(cfg.Store)}
 	s.sess = newSessions(cfg.Store, cfg.SessionKey, cfg.SessionTTL, cfg.SessionKeys)
 	s.limiter = newLoginLimiter()
 	app := fiber.New(fiber.Config{
@@ -204,6 +211,7 @@ func (s *server) pageRoutes(app *fiber.App, zip fiber.Handler) {
 	app.Get("/partials/cards", admin, db, zip, s.cardsPartial)
 	app.Get("/partials/uptime", admin, db, zip, s.uptimePartial)
 	app.Get("/partials/fleet", admin, db, zip, s.fleetPartial)
+	app.Get("/partials/chart", admin, db, zip, s.chartPartial)
 	app.Get("/partials/events", admin, db, zip, s.eventsPartial)
 	app.Get("/partials/events/older", admin, db, zip, s.olderPartial)
 	app.Get("/partials/events/details", admin, db, zip, s.detailsPartial)

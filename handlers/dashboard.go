@@ -446,11 +446,13 @@ func (s *server) page(c *fiber.Ctx) error {
 		return err
 	}
 	data.CSRF = s.csrfFor(c)
+	s.cardSparks(c.UserContext(), &data)
 	return s.renderHTML(c, lang, "page", data)
 }
 
-// cardsPartial is the cards, polled; it reads only the snapshot (another
-// instance's, from the store, when the page shows one).
+// cardsPartial is the cards, polled; it reads the snapshot (another
+// instance's, from the store, when the page shows one) and the cards'
+// last hour for their sparklines, bounded and kept (charts.go).
 func (s *server) cardsPartial(c *fiber.Ctx) error {
 	lang := s.lang(c)
 	data := s.pageData(c, lang, web.Feed{})
@@ -458,6 +460,7 @@ func (s *server) cardsPartial(c *fiber.Ctx) error {
 		return err
 	}
 	data.Fragment = true
+	s.cardSparks(c.UserContext(), &data)
 	return s.renderHTML(c, lang, "cards", data)
 }
 

@@ -2,8 +2,10 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vitalsdev/vitals/alerts"
+	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 	"github.com/vitalsdev/vitals/storage/sqlite/sqlitetest"
@@ -399,7 +403,11 @@ func TestPageWeight(t *testing.T) {
 	if _, err := h.store.InsertEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
+	seedLastHour(t, h)
 	total, parts := pageWeight(t, h, "/")
+	if n := strings.Count(h.page("/"), `class="sparkl"`); n < 3 {
+		t.Fatalf("the page weighed has %d sparklines", n)
+	}
 	// The fragments the page loads after itself count too.
 	for _, frag := range lazyFragments.FindAllStringSubmatch(h.page("/"), -1) {
 		body := h.page(frag[1])
@@ -429,6 +437,30 @@ func TestPageWeight(t *testing.T) {
 	t.Logf("as sent (compressed): %d bytes (%.1f KB)", sent, float64(sent)/1024)
 	if sent > 50*1024 {
 		t.Fatalf("page and assets as sent weigh %d bytes, over 50 KB", sent)
+	}
+}
+
+// seedLastHour records an hour of every figure of h's snapshot, each
+// moving, so that every card with a series weighs with its sparkline.
+func seedLastHour(t *testing.T, h *harness) {
+	t.Helper()
+	_, _, body := h.do("GET", "/api/v1/system/metrics", nil, "", asReader)
+	var snap probes.Snapshot
+	if err := json.Unmarshal(body, &snap); err != nil {
+		t.Fatal(err)
+	}
+	rec := history.NewRecorder(h.store.(history.Store), snap.Instance.ID, history.DefaultTiers()[0])
+	now := time.Now()
+	for k := range 120 {
+		at := now.Add(-time.Duration(120-k) * 30 * time.Second)
+		snap.Each(func(rd probes.Reading) {
+			if rd.Value != nil {
+				rec.Add(at, rd.Series, *rd.Value*(1+0.3*math.Sin(float64(k)/7))+float64(k%3))
+			}
+		})
+	}
+	if err := rec.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -80,6 +80,7 @@ func (s *server) fleetPartial(c *fiber.Ctx) error {
 		fl.Rows = append(fl.Rows, web.FleetRow{ID: m.ID, Region: m.Region, Version: m.Version,
 			Started: m.started, LastSeen: m.seen, State: m.State, Current: m.Current, Selected: m.ID == shown})
 	}
+	s.fleetSparks(c.UserContext(), fl.Rows)
 	data.Fleet = fl
 	return s.renderHTML(c, lang, "fleet", data)
 }

@@ -119,7 +119,7 @@ func (s *server) historyAPI(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	now := time.Now()
-	res, err := history.NewReader(s.store).Query(ctx, q.instance, q.series, q.rng, now)
+	res, err := s.history.Query(ctx, q.instance, q.series, q.rng, now)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}

@@ -2,13 +2,16 @@ package handlers_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/history"
 	"github.com/vitalsdev/vitals/storage"
 )
@@ -127,6 +130,79 @@ func BenchmarkHistoryAPI(b *testing.B) {
 				b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 				b.ReportMetric(float64(len(ctx.Response.Body())), "bytes")
 			})
+		}
+	}
+}
+
+// BenchmarkChartFragment is the server-side time of GET /partials/chart
+// (the larger chart a card opens, as htmx asks for it) for each range,
+// of an instance with a full year stored and a day of events, on every
+// backend; p50-ms and p99-ms as in BenchmarkHistoryAPI (target p99 < 5 ms).
+func BenchmarkChartFragment(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		st := be.open(b)
+		h := newHarness(b, st)
+		_, _, body := h.do("GET", "/api/v1/history?series=cpu.percent&range=1h", nil, "", asReader)
+		var self struct {
+			Instance string `json:"instance"`
+		}
+		if err := json.Unmarshal(body, &self); err != nil {
+			b.Fatalf("own instance: %v %s", err, body)
+		}
+		now := time.Now()
+		seedFullHistory(b, st, self.Instance, []string{"cpu.percent"}, now)
+		var evs []storage.NewEvent
+		for i := range 200 {
+			at := now.Add(-time.Duration(i) * 7 * time.Minute)
+			evs = append(evs, storage.NewEvent{Type: "stream_started", Message: "m", OccurredAt: &at})
+		}
+		if _, err := st.InsertEvents(b.Context(), evs); err != nil {
+			b.Fatal(err)
+		}
+		handler := h.app.Handler()
+		cookie := handlers.SessionCookieForTest([]byte(sessionKey), time.Hour)
+		for _, r := range history.Ranges() {
+			// warm is the route as a poll or a load test meets it, its read
+			// kept for the range's TTL (charts.go); cold reads the store
+			// every time (a new event type each request, so no event).
+			for _, warm := range []bool{true, false} {
+				name := be.name + "/" + r.Name + "/warm"
+				if !warm {
+					name = be.name + "/" + r.Name + "/cold"
+				}
+				b.Run(name, func(b *testing.B) {
+					base := "/partials/chart?series=cpu.percent&range=" + r.Name
+					var ctx fasthttp.RequestCtx
+					took := make([]time.Duration, 0, b.N)
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := range b.N {
+						ctx.Request.Reset()
+						ctx.Response.Reset()
+						uri := base
+						if !warm {
+							uri += "&types=cold" + strconv.Itoa(i)
+						}
+						ctx.Request.SetRequestURI(uri)
+						ctx.Request.Header.SetCookie(handlers.SessionCookieName, cookie)
+						ctx.Request.Header.Set("HX-Request", "true")
+						start := time.Now()
+						handler(&ctx)
+						took = append(took, time.Since(start))
+						if ctx.Response.StatusCode() != 200 {
+							b.Fatalf("GET %s: %d %s", uri, ctx.Response.StatusCode(), ctx.Response.Body())
+						}
+					}
+					b.StopTimer()
+					if !bytes.Contains(ctx.Response.Body(), []byte(`class="line" d="M`)) {
+						b.Fatalf("%s: no line drawn", r.Name)
+					}
+					slices.Sort(took)
+					b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+					b.ReportMetric(float64(len(ctx.Response.Body())), "bytes")
+				})
+			}
 		}
 	}
 }

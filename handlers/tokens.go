@@ -177,6 +177,17 @@ func (t *StoredTokens) ensureFresh() {
 	t.checked.Store(time.Now().UnixNano())
 }
 
+// Reload compares the set with the store now and waits for it. The app
+// calls it once PostgreSQL, which connects in the background, is ready and
+// before /health passes, so that a token made before the start is not
+// refused for a Poll after the first load failed.
+func (t *StoredTokens) Reload(ctx context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refreshLoggedLocked(ctx)
+	t.checked.Store(time.Now().UnixNano())
+}
+
 // reloadInBackground starts one reload unless one is running; the last set
 // stays in force meanwhile. Run waits for it before it returns.
 func (t *StoredTokens) reloadInBackground() {

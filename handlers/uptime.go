@@ -66,7 +66,7 @@ func (s *server) uptimeRows(ctx context.Context, snap *probes.Snapshot) ([]web.U
 	if len(sources) == 0 {
 		return nil, nil
 	}
-	rd := history.NewReader(s.store)
+	rd := s.history
 	days, err := rd.Strips(ctx, snap.Instance.ID, sources, 90*24*time.Hour, 24*time.Hour, now)
 	if err != nil {
 		return nil, err

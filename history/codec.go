@@ -272,7 +272,7 @@ func (dec *Decoder) Decode(data []byte) ([]Point, error) {
 func (e *Encoder) deflate(b []byte) ([]byte, error) {
 	e.out.Reset()
 	if e.w == nil {
-		w, err := flate.NewWriter(&e.out, flate.BestCompression)
+		w, err := flate.NewWriter(&e.out, flate.BestSpeed)
 		if err != nil {
 			return nil, fmt.Errorf("history: encode: %w", err)
 		}

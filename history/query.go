@@ -97,14 +97,17 @@ type ReadStore interface {
 
 // Reader answers the history API from the stored tiers.
 type Reader struct {
-	store ReadStore
-	tiers [3]Tier
+	store  ReadStore
+	tiers  [3]Tier
+	frozen *frozenCache
 }
 
 // NewReader returns a Reader of store's history with the default tiers'
-// steps.
+// steps. A Reader remembers the steps of rolled-up ranges that can no
+// longer change (frozen.go), so keep one for the life of the store rather
+// than one per query; it is safe for concurrent use.
 func NewReader(store ReadStore) *Reader {
-	return &Reader{store: store, tiers: DefaultTiers()}
+	return &Reader{store: store, tiers: DefaultTiers(), frozen: newFrozenCache()}
 }
 
 // Result is one query's answer: the start of its first step and, per
@@ -137,20 +140,33 @@ func (rd *Reader) Query(ctx context.Context, instance string, series []string, r
 	}
 	var dec Decoder
 	pos := start
+	// from[i] is where series i needs points from the range's tier: the
+	// steps before it came from the frozen cache.
+	from := make([]int64, len(series))
+	for i := range from {
+		from[i] = start
+	}
+	var final int64 // the steps before final are final (frozen.go)
 	for tier := r.Tier; tier >= 0 && pos < end; tier-- {
 		upto := end
+		fromMS := pos
 		if tier > 0 {
 			wm, err := rd.store.HistoryWatermark(ctx, rd.tiers[tier].ID)
 			if err != nil {
 				return Result{}, fmt.Errorf("history: query: %w", err)
 			}
 			upto = min(end, max(pos, wm))
+			if tier == r.Tier {
+				final = min(upto, floor(floor(wm, rd.tiers[tier].Period), r.Step))
+				fromMS = rd.fromFrozen(instance, series, tier, step, start, final, res.Series, from)
+			}
 		}
-		if upto <= pos {
+		if upto <= fromMS {
+			pos = max(pos, upto)
 			continue
 		}
 		chunks, err := rd.store.HistoryChunks(ctx, storage.HistoryQuery{Tier: rd.tiers[tier].ID, Instance: instance,
-			Series: series, FromMS: pos, ToMS: upto - 1})
+			Series: series, FromMS: fromMS, ToMS: upto - 1})
 		if err != nil {
 			return Result{}, fmt.Errorf("history: query: %w", err)
 		}
@@ -164,8 +180,12 @@ func (rd *Reader) Query(ctx context.Context, instance string, series []string, r
 				return Result{}, fmt.Errorf("history: query %s: %w", c.Series, err)
 			}
 			out := res.Series[i]
+			lo := pos
+			if tier == r.Tier {
+				lo = from[i]
+			}
 			for _, p := range pts {
-				if p.T < pos || p.T >= upto {
+				if p.T < lo || p.T >= upto {
 					continue
 				}
 				addTo(&out[(p.T-start)/step], p)
@@ -173,7 +193,31 @@ func (rd *Reader) Query(ctx context.Context, instance string, series []string, r
 		}
 		pos = upto
 	}
+	if rd.frozen != nil && final > start {
+		n := (final - start) / step
+		for i, s := range series {
+			if from[i] < final {
+				rd.frozen.put(frozenKey{instance: instance, series: s, tier: r.Tier, stepMS: step}, start, res.Series[i][:n])
+			}
+		}
+	}
 	return res, nil
+}
+
+// fromFrozen fills each series' final steps from the frozen cache, records
+// in from where each one needs the store's points again, and returns the
+// earliest of those.
+func (rd *Reader) fromFrozen(instance string, series []string, tier int, step, start, final int64, out [][]Point, from []int64) int64 {
+	earliest := final
+	for i, s := range series {
+		from[i] = start
+		if rd.frozen != nil && final > start {
+			n := (final - start) / step
+			from[i] = rd.frozen.get(frozenKey{instance: instance, series: s, tier: tier, stepMS: step}, start, out[i][:n])
+		}
+		earliest = min(earliest, from[i])
+	}
+	return earliest
 }
 
 // addTo merges p into bucket b: min and max of both, sums and counts

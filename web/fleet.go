@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"time"
 
 	"github.com/vitalsdev/vitals/probes"
@@ -15,6 +16,9 @@ type FleetRow struct {
 	State probes.Level
 	// Current is the instance serving the page, Selected the one shown.
 	Current, Selected bool
+	// CPU and Memory are its last hour's sparklines (chart.go), "" when
+	// it has no samples in it.
+	CPU, Memory template.HTML
 }
 
 // Fleet is the fleet list's fragment.

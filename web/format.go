@@ -93,6 +93,12 @@ func (f formatter) funcs() template.FuncMap {
 		"strip":   f.strip,
 		"uptime":  f.uptime,
 		"source":  f.source,
+		// The charts (chart.go).
+		"chartSVG":   f.chartSVG,
+		"chartRows":  f.chartRows,
+		"chartScale": f.chartScaleText,
+		"chartSpan":  chartSpan,
+		"limitText":  f.limitText,
 	}
 }
 

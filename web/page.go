@@ -49,6 +49,10 @@ type Page struct {
 	// Viewing is set when the page shows another instance than the one
 	// serving it.
 	Viewing *Viewing
+	// Sparks are the cards' sparklines by card (chart.go); Chart is the
+	// larger chart a card opened, in its own fragment.
+	Sparks map[string]*Spark
+	Chart  *Chart
 }
 
 // InstanceQuery is the query string that keeps the instance shown in a

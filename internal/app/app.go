@@ -267,6 +267,7 @@ func (a *App) buildCredentials() {
 	// (handlers/tokens.go); Run starts their loop.
 	a.tokens = handlers.NewStoredTokens(a.store.store, a.logger)
 	a.creds.UseStoredTokens(a.tokens)
+	a.store.beforeReady = a.tokens.Reload
 }
 
 // redisOptions parses REDIS_URL; empty, Redis is not configured (nil).
@@ -328,9 +329,21 @@ func (a *App) buildSampler() {
 	}, ps...)
 }
 
+// readyPing is the database's health check: failing until the store is
+// ready (on PostgreSQL, connected, migrated and its tokens loaded), then
+// the store's Ping.
+func (a *App) readyPing(ctx context.Context) error {
+	select {
+	case <-a.store.ready:
+	default:
+		return fmt.Errorf("store not ready yet: %w", storage.ErrUnavailable)
+	}
+	return a.store.store.Ping(ctx)
+}
+
 func (a *App) buildHealth() {
 	checks := []handlers.HealthCheck{{
-		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: a.store.store.Ping,
+		Name: "database:responseTime", ComponentType: "datastore", Critical: true, Check: a.readyPing,
 	}}
 	if wh, ok := a.store.store.(writeHealthy); ok {
 		checks = append(checks, writesCheck(wh.WriteHealth()))

@@ -22,8 +22,15 @@ type openedStore struct {
 	// succeeds (then closes ready) or ctx ends; Run runs it in the
 	// background. Nil on SQLite, which is ready once opened.
 	connect func(ctx context.Context)
-	// ready is closed once the store has been migrated.
+	// ready is closed once the store has been migrated (and, on
+	// PostgreSQL, once beforeReady has run).
 	ready chan struct{}
+	// beforeReady, when set, runs once PostgreSQL is connected and
+	// migrated, before ready closes and before /health can pass: the
+	// stored tokens are loaded there, so that a token is never refused
+	// after /health first passed (the first load, at start, failed while
+	// the database was still connecting).
+	beforeReady func(ctx context.Context)
 	// monitorPool is the PostgreSQL pool the database probe watches: the
 	// store's, or VITALS_MONITOR_DATABASE_URL's; nil on SQLite.
 	monitorPool *pgxpool.Pool
@@ -53,6 +60,9 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*op
 		o.describe = "postgres " + config.RedactURL(cfg.DatabaseURL) + ", schema " + cfg.PGSchema
 		o.connect = func(ctx context.Context) {
 			if s.ConnectLoop(ctx, logger) == nil {
+				if o.beforeReady != nil {
+					o.beforeReady(ctx)
+				}
 				close(o.ready)
 			}
 		}

@@ -216,6 +216,18 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
+// WriterDSN is the data source name the store's writer connection opens
+// the file at path with (its pragmas and WAL bounds), so that a benchmark
+// can measure the driver's own limit on the same settings without copying
+// them.
+func WriterDSN(path string, syncFull bool) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	return dsn(abs, syncFull, false, walPages(filepath.Dir(abs))), nil
+}
+
 // dsn builds the data source name. The pragmas are in the DSN rather than
 // run once after opening, so that every connection database/sql opens, now or
 // after a reconnect, has them.
