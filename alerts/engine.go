@@ -90,6 +90,16 @@ type Config struct {
 	// Instance names this instance: its own rules' state is kept under a
 	// key of its own, the shared rules' under one key for the fleet.
 	Instance string
+	// Spool, when set, takes a transition the store cannot: its event and
+	// notifications are appended to it, delivered from it, and recorded in
+	// the store when it answers again (notify.Spool).
+	Spool Spooler
+}
+
+// Spooler is the local spool (*notify.Spool is one).
+type Spooler interface {
+	Add(ev storage.NewEvent, ns []storage.Notification) error
+	Replay(ctx context.Context, st storage.TransitionStore) error
 }
 
 // Engine evaluates the rules; Tick is called once per sample tick.
@@ -104,9 +114,16 @@ type Engine struct {
 	// instance kept it until then.
 	holder bool
 	alerts map[string]*Alert
+	// dirty is set when the state could not be kept in the store: it is
+	// written again every tick until it is.
+	dirty bool
 	// shown is the list Alerts returns, replaced at the end of each tick,
 	// so that the page's cards never wait on a tick's store reads.
 	shown atomic.Pointer[[]Alert]
+	// silences are the fleet's silenced rules, read every tick; smu
+	// orders their read-modify-write.
+	smu      sync.Mutex
+	silences atomic.Pointer[map[string]Silence]
 }
 
 // New returns an engine that loads its state from the store on its first
@@ -175,6 +192,7 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 		}
 	}
 	e.holder = shared
+	e.loadSilences(ctx)
 	changed := false
 	for i := range e.cfg.Rules {
 		r := &e.cfg.Rules[i]
@@ -202,7 +220,7 @@ func (e *Engine) Tick(ctx context.Context, snap *probes.Snapshot) {
 	// Transitions are kept first, then written to the feed under keys of
 	// their own, so that a failure between the two neither loses the
 	// event nor stores it twice.
-	if changed {
+	if changed || e.dirty {
 		e.save(ctx)
 	}
 	if e.sendUnsent(ctx) {
@@ -291,8 +309,12 @@ func (e *Engine) read(ctx context.Context, r *Rule, snap *probes.Snapshot, now t
 			silent = first // nothing since vitals started: count from the start
 		}
 		v := silent.Seconds()
+		// It clears only when an event of the type has really come within
+		// the window: the grace a start gives is not the events' return, or
+		// a restart would resolve a firing absent() after a minute.
+		back := !last.IsZero() && now.Sub(last) < r.When.Window
 		return []reading{{series: "absent(" + r.When.EventType + ")", value: &v, known: true,
-			cond: silent >= r.When.Window, clear: silent < r.When.Window}}
+			cond: silent >= r.When.Window, clear: back}}
 	case KindCount:
 		n, err := e.countEvents(ctx, r.When.EventType, now.Add(-r.When.Window), int(r.When.Value)+2)
 		if err != nil {
@@ -456,13 +478,14 @@ func (e *Engine) loadKey(ctx context.Context, key string, shared bool) bool {
 // same as none): this instance's own under its key, the shared ones, when
 // it evaluates them, under the fleet's.
 func (e *Engine) save(ctx context.Context) {
-	e.saveKey(ctx, e.ownKey(), false)
+	ok := e.saveKey(ctx, e.ownKey(), false)
 	if e.holder {
-		e.saveKey(ctx, stateKey, true)
+		ok = e.saveKey(ctx, stateKey, true) && ok
 	}
+	e.dirty = !ok
 }
 
-func (e *Engine) saveKey(ctx context.Context, key string, shared bool) {
+func (e *Engine) saveKey(ctx context.Context, key string, shared bool) bool {
 	list := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
 		if a.Phase != PhaseInactive && e.isShared(a.Rule) == shared {
@@ -474,28 +497,64 @@ func (e *Engine) saveKey(ctx context.Context, key string, shared bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := e.cfg.Store.SetSetting(ctx, key, string(b)); err != nil {
-		e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again", "err", err)
+		if !e.dirty {
+			e.cfg.Log.Warn("alerts: cannot keep their state in the store; kept in memory and tried again every tick", "err", err)
+		}
+		return false
 	}
+	return true
 }
 
 // sendUnsent writes the feed event of every transition not written yet;
 // it reports whether any was.
 func (e *Engine) sendUnsent(ctx context.Context) bool {
 	sent := false
+	// What an outage spooled goes into the store before anything new, so
+	// that the feed keeps the transitions' order; while it cannot, new
+	// transitions join it in the spool.
+	spooling := false
+	if e.cfg.Spool != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		spooling = e.cfg.Spool.Replay(rctx, e.cfg.Store) != nil
+		cancel()
+	}
 	for _, a := range e.alerts {
 		if a.Unsent == "" {
 			continue
 		}
 		ev := transitionEvent(a)
+		var ns []storage.Notification
+		if e.silenced(a.Rule, e.cfg.Now()) {
+			ev = silencedEvent(ev)
+		} else {
+			ns = e.notifications(a, ev)
+		}
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		// The notifications first, then the event: each is written under a
 		// key of its own, so a failure between them is mended by the next
 		// tick's repeat, which stores neither twice.
-		err := e.enqueue(ictx, a, ev)
+		var err error
+		if spooling {
+			err = errors.New("the spool is not recorded in the store yet")
+		}
+		if err == nil && len(ns) > 0 {
+			err = e.cfg.Store.EnqueueNotifications(ictx, ns)
+		}
 		if err == nil {
 			_, err = e.cfg.Store.InsertEvents(ictx, []storage.NewEvent{ev})
 		}
 		cancel()
+		if err != nil && e.cfg.Spool != nil {
+			// The store is away: the spool takes the transition, and the
+			// worker delivers it from there.
+			if serr := e.cfg.Spool.Add(ev, ns); serr == nil {
+				e.cfg.Log.Warn("alerts: the store cannot take the transition; spooled in the data directory and delivered from there",
+					"rule", a.Rule, "err", err)
+				err = nil
+			} else {
+				e.cfg.Log.Error("alerts: cannot spool the transition either", "rule", a.Rule, "err", serr)
+			}
+		}
 		if err != nil {
 			e.cfg.Log.Warn("alerts: cannot write the transition to the feed; tried again next tick", "rule", a.Rule, "err", err)
 			continue
@@ -542,9 +601,21 @@ func transitionEvent(a *Alert) storage.NewEvent {
 		IdempotencyKey: "alert-" + hex.EncodeToString(sum[:16]), OccurredAt: &at}
 }
 
-// enqueue puts one notification per channel of a's transition in the
-// outbox, keyed by the transition and the channel.
-func (e *Engine) enqueue(ctx context.Context, a *Alert, ev storage.NewEvent) error {
+// silencedEvent marks a transition's event as one no notification was
+// sent for: its rule was silenced.
+func silencedEvent(ev storage.NewEvent) storage.NewEvent {
+	var m map[string]any
+	if json.Unmarshal(ev.Details, &m) == nil {
+		m["silenced"] = true
+		ev.Details, _ = json.Marshal(m)
+	}
+	ev.Message += " (silenced: not notified)"
+	return ev
+}
+
+// notifications are one notification per channel of a's transition,
+// keyed by the transition and the channel.
+func (e *Engine) notifications(a *Alert, ev storage.NewEvent) []storage.Notification {
 	if len(e.cfg.Channels) == 0 {
 		return nil
 	}
@@ -564,5 +635,5 @@ func (e *Engine) enqueue(ctx context.Context, a *Alert, ev storage.NewEvent) err
 		b, _ := json.Marshal(m)
 		ns = append(ns, storage.Notification{Key: key, Channel: ch, Payload: string(b), CreatedMS: now, NextMS: now})
 	}
-	return e.cfg.Store.EnqueueNotifications(ctx, ns)
+	return ns
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,3 +266,78 @@ func TestFleetSharesOneState(t *testing.T) {
 }
 
 func ptrf(v float64) *float64 { return &v }
+
+// A restart while an absent() rule fires is not the events' return: the
+// restarted engine counts its start as silence to fire on, but only a real
+// event clears the alert.
+func TestAbsentFiringSurvivesARestart(t *testing.T) {
+	st, c := sqlitetest.Open(t, sqlite.Options{}), newClock()
+	if _, err := st.InsertEvents(context.Background(), []storage.NewEvent{{Type: "stream_started", Message: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	e := engine(t, "no_streams: absent(stream_started) for 30m", st, c)
+	e.Tick(context.Background(), &probes.Snapshot{})
+	c.add(31 * time.Minute)
+	e.Tick(context.Background(), &probes.Snapshot{})
+	if got := types(feed(t, st)); len(got) != 1 || got[0] != TypeFiring {
+		t.Fatalf("31 minutes without a stream: %v", got)
+	}
+	e2 := engine(t, "no_streams: absent(stream_started) for 30m", st, c) // restarted
+	run(e2, c, 10*time.Minute, func(int) *probes.Snapshot { return &probes.Snapshot{} })
+	if got := types(feed(t, st)); len(got) != 1 {
+		t.Fatalf("10 minutes after a restart, still no stream: %v", got)
+	}
+	if a := e2.Alerts(); len(a) != 1 || a[0].Phase != PhaseFiring {
+		t.Fatalf("restarted engine's alerts: %+v", a)
+	}
+}
+
+// A silenced rule's transitions are kept and written to the feed, but no
+// notification is enqueued for them; the silence is an event in the feed
+// with who and until, and once it ends notifications flow again.
+func TestSilencedRuleIsNotNotified(t *testing.T) {
+	st, c := sqlitetest.Open(t, sqlite.Options{}), newClock()
+	rules, err := Parse("cpu_high: cpu.percent > 90 for 1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(Config{Rules: rules, Store: st, Now: c.now, Channels: []string{"webhook-x"}})
+	ctx := context.Background()
+	if _, err := e.Silence(ctx, "nope", time.Hour, "admin"); err != ErrNoSuchRule {
+		t.Errorf("silencing an unknown rule: %v", err)
+	}
+	s, err := e.Silence(ctx, "cpu_high", time.Hour, "admin")
+	if err != nil || !s.Until.After(c.now()) {
+		t.Fatalf("silence: %+v %v", s, err)
+	}
+	if got := e.Silences(); got["cpu_high"].By != "admin" {
+		t.Errorf("Silences() = %v", got)
+	}
+	run(e, c, 3*time.Minute, func(int) *probes.Snapshot { return cpuAt(99) })
+	evs := feed(t, st)
+	if len(evs) != 1 || evs[0].Type != TypeFiring || !strings.Contains(string(evs[0].Details), `"silenced":true`) {
+		t.Fatalf("a silenced firing in the feed: %v", types(evs))
+	}
+	if ns, _ := st.ListNotifications(ctx, 10); len(ns) != 0 {
+		t.Errorf("%d notifications enqueued for a silenced rule", len(ns))
+	}
+	// Another engine (a fleet peer, a restart) reads the same silence.
+	e2 := New(Config{Rules: rules, Store: st, Now: c.now})
+	e2.Tick(ctx, cpuAt(99))
+	if _, ok := e2.Silences()["cpu_high"]; !ok {
+		t.Error("the silence is not read from the store")
+	}
+	c.add(time.Hour) // the silence has ended
+	run(e, c, 2*time.Minute, func(int) *probes.Snapshot { return cpuAt(10) })
+	if ns, _ := st.ListNotifications(ctx, 10); len(ns) != 1 {
+		t.Errorf("after the silence the resolution enqueued %d notifications, want 1", len(ns))
+	}
+	if _, err := e.Silence(ctx, "cpu_high", 0, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	marks, _ := st.ListEvents(ctx, storage.EventFilter{Types: []string{TypeSilenced, TypeUnsilenced}})
+	if len(marks) != 2 || !strings.Contains(string(marks[1].Details)+string(marks[0].Details), `"until"`) ||
+		!strings.Contains(marks[0].Message+marks[1].Message, "by admin") {
+		t.Errorf("silence events: %+v", marks)
+	}
+}

@@ -227,6 +227,7 @@ func (s *server) apiRoutes(app *fiber.App) {
 	app.Get("/api/v1/events/export", readers, s.exportEvents)
 	app.Post("/api/v1/timings", require("post timings", RoleIngest), s.postTimings)
 	app.Get("/api/v1/alerts", readers, s.listAlerts)
+	app.Post("/api/v1/alerts/silence", require("silence an alert rule", RoleAdmin), s.sessionCSRF, db, s.silenceAlert)
 	app.Get("/api/v1/notifications", readers, db, s.listNotifications)
 	app.Post("/api/v1/notifications/test", require("send a test notification", RoleAdmin), s.sessionCSRF, db, s.testNotification)
 	app.Get("/api/v1/history", readers, db, s.historyAPI)

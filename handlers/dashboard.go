@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/web"
 )
@@ -369,6 +370,7 @@ func (s *server) pageData(c *fiber.Ctx, lang web.Lang, feed web.Feed) web.Page {
 		Back:        orHome(localPath(c.OriginalURL())),
 		Alerts:      s.pageAlerts(),
 		Channels:    s.pageChannels(),
+		Rules:       s.pageRules(),
 	}
 }
 
@@ -383,15 +385,35 @@ func (s *server) pageChannels() []web.Channel {
 	return out
 }
 
+// pageRules are every rule with its alerts and its silence, for the
+// alerts panel.
+func (s *server) pageRules() []web.RuleRow {
+	by := map[string][]web.Alert{}
+	for _, a := range s.AlertRules.Alerts() {
+		by[a.Rule] = append(by[a.Rule], pageAlert(a))
+	}
+	silences := s.AlertRules.Silences()
+	var out []web.RuleRow
+	for _, r := range s.AlertRules.Rules() {
+		out = append(out, web.RuleRow{Name: r.Name, Condition: r.Text, Alerts: by[r.Name], SilencedUntil: silences[r.Name].Until})
+	}
+	return out
+}
+
+func pageAlert(a alerts.Alert) web.Alert {
+	w := web.Alert{Rule: a.Rule, Series: a.Series, Phase: string(a.Phase), Since: a.Since, Level: a.Level}
+	if a.Value != nil {
+		w.Value = strconv.FormatFloat(*a.Value, 'g', 4, 64)
+	}
+	return w
+}
+
 // pageAlerts are the alerts pending or firing, firing first, for the strip
 // above the cards.
 func (s *server) pageAlerts() []web.Alert {
 	var firing, pending []web.Alert
 	for _, a := range s.AlertRules.Alerts() {
-		w := web.Alert{Rule: a.Rule, Series: a.Series, Phase: string(a.Phase), Since: a.Since, Level: a.Level}
-		if a.Value != nil {
-			w.Value = strconv.FormatFloat(*a.Value, 'g', 4, 64)
-		}
+		w := pageAlert(a)
 		switch a.Phase {
 		case "firing":
 			firing = append(firing, w)

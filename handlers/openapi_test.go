@@ -18,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/vitalsdev/vitals/alerts"
 	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/storage"
@@ -206,6 +207,31 @@ func (o *openAPI) unseen() []string {
 // real store cannot be made to show on demand inside one test.
 type unavailableStore struct{ harnessStore }
 
+// noSettings is a store whose settings cannot be read or written: the
+// alerts' silences then cannot be kept.
+type noSettings struct{ unavailableStore }
+
+func (noSettings) Setting(context.Context, string) (string, error) {
+	return "", fmt.Errorf("setting: %w", storage.ErrUnavailable)
+}
+
+func (noSettings) SetSetting(context.Context, string, string) error {
+	return fmt.Errorf("set setting: %w", storage.ErrUnavailable)
+}
+
+func (noSettings) EnqueueNotifications(context.Context, []storage.Notification) error {
+	return fmt.Errorf("enqueue notifications: %w", storage.ErrUnavailable)
+}
+
+func defaultRules(t *testing.T) []alerts.Rule {
+	t.Helper()
+	rules, err := alerts.Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
 type unavailableLog struct{}
 
 func (unavailableLog) ListNotifications(context.Context, int) ([]storage.Notification, error) {
@@ -250,6 +276,7 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	}, change: func(c *handlers.Config) {
 		c.Notifications = store
 		c.ChannelLabels = map[string]string{"webhook-ab12": "webhook https://hooks.example.com"}
+		c.AlertRules = alerts.New(alerts.Config{Rules: defaultRules(t), Store: store})
 	}})
 	if err := store.EnqueueNotifications(t.Context(), []storage.Notification{{Key: "n-1", Channel: "webhook-ab12", Payload: "{}", CreatedMS: 1000, NextMS: 1000}}); err != nil {
 		t.Fatal(err)
@@ -259,6 +286,7 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 	down := newMetricsHarness(t, metricsOptions{store: unavailableStore{sqlitetest.Open(t, sqlite.Options{})}, change: func(c *handlers.Config) {
 		c.Notifications = unavailableLog{}
 		c.ChannelLabels = map[string]string{"webhook-ab12": "webhook https://hooks.example.com"}
+		c.AlertRules = alerts.New(alerts.Config{Rules: defaultRules(t), Store: noSettings{unavailableStore{sqlitetest.Open(t, sqlite.Options{})}}})
 		c.Health = handlers.NewHealth("test", time.Second, time.Second, handlers.HealthCheck{
 			Name: "database:responseTime", ComponentType: "datastore", Critical: true,
 			Check: func(context.Context) error { return errors.New("connection refused") },
@@ -354,6 +382,14 @@ func checkOpenAPI(t *testing.T, store storage.Store) {
 		{name: "test notification, store down", h: down, method: "POST", target: "/api/v1/notifications/test?channel=webhook-ab12", cred: asAdminWithCSRF, want: 503},
 		{name: "notifications, store down", h: down, method: "GET", target: "/api/v1/notifications", cred: asReader, want: 503},
 		{name: "alerts, ingest token", method: "GET", target: "/api/v1/alerts", cred: asIngest, want: 403},
+		{name: "silence", method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=4h", cred: asAdminWithCSRF, want: 200},
+		{name: "alerts, one silenced", method: "GET", target: "/api/v1/alerts", cred: asReader, want: 200},
+		{name: "unsilence", method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=0", cred: asAdminWithCSRF, want: 200},
+		{name: "silence, no such rule", method: "POST", target: "/api/v1/alerts/silence?rule=nope&for=1h", cred: asAdminWithCSRF, want: 400},
+		{name: "silence, bad length", method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=30d", cred: asAdminWithCSRF, want: 400},
+		{name: "silence, no credential", method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=1h", want: 401},
+		{name: "silence, read token", method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=1h", cred: asReader, want: 403},
+		{name: "silence, store down", h: down, method: "POST", target: "/api/v1/alerts/silence?rule=cpu_high&for=1h", cred: asAdminWithCSRF, want: 503},
 		{name: "timings, not JSON", method: "POST", target: "/api/v1/timings", body: "routes=", contentType: "text/plain", cred: asIngest, want: 415},
 	} {
 		run(rq)

@@ -207,16 +207,42 @@ func TestEmailChannel(t *testing.T) {
 	if err != nil || status != 250 {
 		t.Fatalf("send: %d %v", status, err)
 	}
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case l := <-lines:
-			if strings.Contains(l, "Subject: vitals: db_down firing") {
-				return
+	wait := func(subject string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, "Subject: "+subject) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("smtpd did not print the message %q", subject)
 			}
-		case <-deadline:
-			t.Fatal("smtpd did not print the message")
 		}
+	}
+	wait("vitals: db_down firing")
+
+	// Through the engine, the outbox and the worker: the firing and the
+	// resolution each arrive, and the log records both delivered with the
+	// server's 250.
+	st := sqlitetest.Open(t, sqlite.Options{})
+	c := &clock{t: time.Now()}
+	rules, _ := alerts.Parse("cpu_high: cpu.percent > 90")
+	e := alerts.New(alerts.Config{Rules: rules, Store: st, Now: c.now, Channels: []string{chans[0].ID}})
+	w := &notify.Worker{Store: st, Channels: chans, Now: c.now}
+	e.Tick(context.Background(), cpu(97))
+	w.Once(context.Background())
+	wait("vitals: cpu_high firing")
+	for range 70 {
+		c.t = c.t.Add(time.Second)
+		e.Tick(context.Background(), cpu(10))
+	}
+	w.Once(context.Background())
+	wait("vitals: cpu_high resolved")
+	log, _ := st.ListNotifications(context.Background(), 10)
+	if len(log) != 2 || log[0].State != "delivered" || log[1].State != "delivered" || log[0].LastStatus != 250 {
+		t.Errorf("the e-mail log: %+v", log)
 	}
 }
 

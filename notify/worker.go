@@ -32,6 +32,18 @@ type Worker struct {
 	Now      func() time.Time
 	// Every is how often the outbox is looked at (1 s when zero).
 	Every time.Duration
+	// Spool, when set, holds the transitions the store could not take:
+	// each pass first tries to record them in the store (ReplayTo), and
+	// while that fails delivers their notifications itself.
+	Spool    *Spool
+	ReplayTo ReplayStore
+	// Ready tells whether the store has been reached and migrated; until
+	// it is, only the spool is looked at. Nil means ready.
+	Ready func() bool
+
+	// unread is set while the outbox cannot be read: logged once, not
+	// every pass of an outage.
+	unread bool
 }
 
 // Run delivers until ctx ends.
@@ -50,7 +62,7 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		w.Once(ctx)
-		if now := w.now(); now.Sub(pruned) > time.Hour {
+		if now := w.now(); now.Sub(pruned) > time.Hour && (w.Ready == nil || w.Ready()) {
 			pruned = now
 			if err := w.Store.PruneNotifications(ctx, now.Add(-LogKeep).UnixMilli(), LogMax); err != nil && ctx.Err() == nil {
 				w.log().Warn("notifications: prune the delivery log", "err", err)
@@ -76,24 +88,65 @@ func (w *Worker) log() *slog.Logger {
 // Once delivers what is due now, and returns how many were attempted.
 func (w *Worker) Once(ctx context.Context) int {
 	now := w.now()
-	due, err := w.Store.ClaimNotifications(ctx, now.UnixMilli(), hold.Milliseconds(), 20)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log().Warn("notifications: read the outbox", "err", err)
-		}
-		return 0
-	}
 	hc := w.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: attempt}
 	}
-	for _, n := range due {
-		w.deliver(ctx, hc, n)
+	ready := w.Ready == nil || w.Ready()
+	sent := 0
+	if w.Spool != nil && !w.Spool.Empty() {
+		// The store first: once it holds the spool, its outbox delivers
+		// what is left, and nothing is sent twice from two places.
+		var err error
+		if ready {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = w.Spool.Replay(rctx, w.ReplayTo)
+			cancel()
+			if err == nil && w.Spool.Empty() {
+				w.log().Info("alerts spool: the transitions kept while the store was away are recorded in it")
+			}
+		}
+		if !ready || err != nil {
+			for _, n := range w.Spool.due(now) {
+				n = w.attempt(ctx, hc, n)
+				if err := w.Spool.finish(n); err != nil {
+					w.log().Warn("notifications: record a spooled delivery", "key", n.Key, "err", err)
+				}
+				sent++
+			}
+		}
 	}
-	return len(due)
+	if !ready {
+		return sent
+	}
+	due, err := w.Store.ClaimNotifications(ctx, now.UnixMilli(), hold.Milliseconds(), 20)
+	if err != nil {
+		if ctx.Err() == nil && !w.unread {
+			w.unread = true
+			w.log().Warn("notifications: cannot read the outbox; tried every pass, logged again once it can be read", "err", err)
+		}
+		return sent
+	}
+	if w.unread {
+		w.unread = false
+		w.log().Info("notifications: the outbox can be read again")
+	}
+	for _, n := range due {
+		n = w.attempt(ctx, hc, n)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := w.Store.FinishAttempt(fctx, n); err != nil {
+			// The claim ends by itself; the notification is sent again then,
+			// under the same key.
+			w.log().Warn("notifications: record an attempt", "key", n.Key, "err", err)
+		}
+		cancel()
+	}
+	return sent + len(due)
 }
 
-func (w *Worker) deliver(ctx context.Context, hc *http.Client, n storage.Notification) {
+// attempt sends n once and returns it with the outcome: delivered, failed
+// (retries exhausted, or its channel gone), or pending with its next try.
+func (w *Worker) attempt(ctx context.Context, hc *http.Client, n storage.Notification) storage.Notification {
 	var ch *Channel
 	for i := range w.Channels {
 		if w.Channels[i].ID == n.Channel {
@@ -130,13 +183,7 @@ func (w *Worker) deliver(ctx context.Context, hc *http.Client, n storage.Notific
 		w.log().Warn("notification not delivered; will retry", "channel", n.Channel, "key", n.Key, "status", status, "err", err,
 			"retry_in_ms", time.UnixMilli(n.NextMS).Sub(now).Milliseconds())
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := w.Store.FinishAttempt(fctx, n); err != nil {
-		// The claim ends by itself; the notification is sent again then,
-		// under the same key.
-		w.log().Warn("notifications: record an attempt", "key", n.Key, "err", err)
-	}
+	return n
 }
 
 type channelError string

@@ -1,6 +1,8 @@
 package storage
 
-import "context"
+import (
+	"context"
+)
 
 // Notification is one alert transition to deliver to one channel: a row
 // of the outbox, and once finished an entry of the delivery log.
@@ -37,7 +39,9 @@ const (
 // NotificationStore is the alerts' outbox.
 type NotificationStore interface {
 	// EnqueueNotifications adds notifications whose key is not there yet
-	// (a repeat of a key is not an error, and changes nothing).
+	// (a repeat of a key is not an error, and changes nothing). State is
+	// pending when empty; the spool's replay adds delivered ones with their
+	// Attempts, LastStatus and FinishedMS.
 	EnqueueNotifications(ctx context.Context, ns []Notification) error
 	// ClaimNotifications takes up to limit pending notifications due at
 	// nowMS that no one else holds, and holds them until nowMS + holdMS:
@@ -51,4 +55,20 @@ type NotificationStore interface {
 	// PruneNotifications deletes finished notifications finished before
 	// beforeMS, and the oldest finished beyond keep.
 	PruneNotifications(ctx context.Context, beforeMS int64, keep int) error
+}
+
+// EnqueuedState is the state a notification is enqueued in: its own, or
+// pending.
+func EnqueuedState(n Notification) string {
+	if n.State == "" {
+		return NotificationPending
+	}
+	return n.State
+}
+
+// TransitionStore is what an alert's transition is written to: its feed
+// event and its notifications.
+type TransitionStore interface {
+	InsertEvents(ctx context.Context, events []NewEvent) ([]Event, error)
+	EnqueueNotifications(ctx context.Context, ns []Notification) error
 }

@@ -38,6 +38,8 @@ type Page struct {
 	Alerts []Alert
 	// Channels are VITALS_NOTIFY's, each with a test button.
 	Channels []Channel
+	// Rules are every alert rule for the alerts panel (rules.html).
+	Rules []RuleRow
 	// Uptime is the heartbeat strips, in their own fragment; nil on the
 	// page, which loads them after it.
 	Uptime *Uptime
@@ -62,6 +64,18 @@ func (p Page) InstanceQuery() string {
 	return "?instance=" + url.QueryEscape(p.Viewing.ID)
 }
 
+// RuleRow is one alert rule on the alerts panel: its alerts pending,
+// firing or resolved (none: inactive), and its silence.
+type RuleRow struct {
+	Name, Condition string
+	Alerts          []Alert
+	// SilencedUntil is when its silence ends; zero when not silenced.
+	SilencedUntil time.Time
+}
+
+// SilenceChoices are the silences the alerts panel offers.
+func (Page) SilenceChoices() []string { return []string{"1h", "4h", "24h"} }
+
 // Channel is one notification channel: its id and its label (the URL
 // without secrets).
 type Channel struct {
@@ -72,7 +86,7 @@ type Channel struct {
 type Alert struct {
 	Rule   string
 	Series string
-	Phase  string // pending or firing
+	Phase  string // pending or firing (resolved on the alerts panel)
 	Since  time.Time
 	// Value is the figure that made it fire, formatted; "" for a state.
 	Value string
@@ -193,6 +207,8 @@ func EventTypes() []EventType {
 		// web may not import alerts).
 		{"alert.firing", "type.alert.firing", "i-rej", true},
 		{"alert.resolved", "type.alert.resolved", "i-ok", true},
+		{"alert.silenced", "type.alert.silenced", "i-key", true},
+		{"alert.unsilenced", "type.alert.unsilenced", "i-key", true},
 	}
 }
 

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vitalsdev/vitals/alerts"
@@ -17,14 +19,36 @@ func (a *App) newAlerts() *alerts.Engine {
 	for i, c := range a.cfg.Channels {
 		ids[i] = c.ID
 	}
+	var spool alerts.Spooler
+	if a.spool != nil {
+		spool = a.spool // a nil *notify.Spool must not become a non-nil Spooler
+	}
 	return alerts.New(alerts.Config{
-		Rules: a.cfg.AlertRules, Store: a.store.store, Log: a.logger, Channels: ids,
+		Rules: a.cfg.AlertRules, Store: a.store.store, Log: a.logger, Channels: ids, Spool: spool,
 		Instance: a.sampler.Latest().Snapshot.Instance.ID,
 		// The fleet's shared rules are evaluated by the instance that holds
-		// the history lease, once; without history (a test's Config) by
-		// this one.
-		Shared: func() bool { return a.cfg.HistoryInterval <= 0 || a.leaseHeld.Load() },
+		// the history lease, once; without history (a test's Config) or on
+		// SQLite, which is one instance by construction, by this one from
+		// its first tick rather than from its first history interval.
+		Shared: func() bool { return a.cfg.HistoryInterval <= 0 || a.cfg.DatabaseURL == "" || a.leaseHeld.Load() },
 	})
+}
+
+// openSpool opens the alerts' local spool in the data directory, which
+// takes the transitions the store cannot (notify.Spool). Without it (an
+// unwritable directory) alerts still work, but wait for the store.
+func (a *App) openSpool() *notify.Spool {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
+		a.logger.Error("alerts: cannot make the data directory for the spool; transitions wait for the store", "err", err)
+		return nil
+	}
+	s, err := notify.OpenSpool(filepath.Join(a.cfg.DataDir, notify.SpoolFile))
+	if err != nil {
+		a.logger.Error("alerts: cannot open the spool; transitions wait for the store", "err", err)
+		return nil
+	}
+	a.onClose("alerts spool", func() { _ = s.Close() })
+	return s
 }
 
 // runAlerts evaluates the rules on every new snapshot, each sample
@@ -53,10 +77,20 @@ func (a *App) runNotifications(ctx context.Context) {
 	if len(a.cfg.Channels) == 0 {
 		return
 	}
-	if err := a.store.waitReady(ctx); err != nil {
-		return
+	// Not waiting for the store: what the spool holds is delivered while
+	// the store is away, also after a restart during the outage.
+	w := &notify.Worker{Store: a.store.store, Channels: a.cfg.Channels, Log: a.logger, ReplayTo: a.store.store,
+		Ready: func() bool {
+			select {
+			case <-a.store.ready:
+				return true
+			default:
+				return false
+			}
+		}}
+	if a.spool != nil {
+		w.Spool = a.spool
 	}
-	w := &notify.Worker{Store: a.store.store, Channels: a.cfg.Channels, Log: a.logger}
 	w.Run(ctx)
 }
 

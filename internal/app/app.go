@@ -27,6 +27,7 @@ import (
 	"github.com/vitalsdev/vitals/internal/config"
 	"github.com/vitalsdev/vitals/internal/logging"
 	"github.com/vitalsdev/vitals/internal/version"
+	"github.com/vitalsdev/vitals/notify"
 	"github.com/vitalsdev/vitals/probes"
 	"github.com/vitalsdev/vitals/storage"
 	"github.com/vitalsdev/vitals/web"
@@ -80,6 +81,7 @@ type App struct {
 	latency     *probes.LatencyWindow
 	appTimings  *probes.AppTimings
 	alerts      *alerts.Engine
+	spool       *notify.Spool
 	// leaseHeld is whether this instance held the history lease at its
 	// last roll-up, for the alerts' shared rules.
 	leaseHeld atomic.Bool
@@ -246,6 +248,10 @@ func (a *App) openStore(ctx context.Context) error {
 	// Released last but the listener, after every request and goroutine
 	// that uses it.
 	a.onClose("store", func() { st.close(a.logger) })
+	// Closed after the background work that writes to it has stopped.
+	if len(a.cfg.AlertRules) > 0 {
+		a.spool = a.openSpool()
+	}
 	return nil
 }
 

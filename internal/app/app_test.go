@@ -61,7 +61,7 @@ func TestCloseReleasesInReverseOrderOfBuilding(t *testing.T) {
 	for _, c := range a.closers {
 		built = append(built, c.name)
 	}
-	want := []string{"listener", "store", "redis", "health checks", "background work", "request log", "http server"}
+	want := []string{"listener", "store", "alerts spool", "redis", "health checks", "background work", "request log", "http server"}
 	if !slices.Equal(built, want) {
 		t.Fatalf("built %v, want %v", built, want)
 	}

@@ -58,7 +58,12 @@ func (a *App) runHistory(ctx context.Context) {
 			a.logger.Warn("history: register instance", "err", err)
 		}
 		held, err := roller.Run(ctx, now)
-		a.leaseHeld.Store(held)
+		// A store that cannot be asked keeps the holder the holder for
+		// the alerts: no other instance can take the lease from it either,
+		// and the database-down alert is one of the shared rules.
+		if err == nil || held {
+			a.leaseHeld.Store(held)
+		}
 		if err != nil && ctx.Err() == nil {
 			a.logger.Warn("history: roll up", "err", err)
 		}

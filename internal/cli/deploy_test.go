@@ -98,21 +98,22 @@ func TestFlyTOML(t *testing.T) {
 		t.Error("http_service.force_https is not true")
 	}
 
-	// Scale to zero: stopped when idle, started on the next request.
+	// Always on: alerts are evaluated on every sample tick and sent by a
+	// running vitals (DESIGN.md, "Alerts": no scale-to-zero).
 	switch v := hs.AutoStopMachines.(type) {
 	case string:
-		if v != "stop" && v != "suspend" {
-			t.Errorf("auto_stop_machines = %q, want stop or suspend", v)
+		if v != "off" {
+			t.Errorf("auto_stop_machines = %q, want off: a stopped machine sends no alert", v)
 		}
 	case bool:
-		if !v {
-			t.Error("auto_stop_machines is false")
+		if v {
+			t.Error("auto_stop_machines is true: a stopped machine sends no alert")
 		}
 	default:
 		t.Errorf("auto_stop_machines = %v", hs.AutoStopMachines)
 	}
-	if !hs.AutoStartMachines || hs.MinMachinesRunning != 0 {
-		t.Errorf("auto_start_machines = %v, min_machines_running = %d; want true, 0", hs.AutoStartMachines, hs.MinMachinesRunning)
+	if hs.MinMachinesRunning < 1 {
+		t.Errorf("min_machines_running = %d; want at least 1, so that one machine always evaluates the alerts", hs.MinMachinesRunning)
 	}
 
 	if len(hs.Checks) != 1 {

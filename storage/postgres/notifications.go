@@ -18,8 +18,9 @@ func (s *Store) EnqueueNotifications(ctx context.Context, ns []storage.Notificat
 	}
 	b := &pgx.Batch{}
 	for _, n := range ns {
-		b.Queue(`INSERT INTO notifications (key, channel, payload, created_ms, next_ms) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (key) DO NOTHING`, n.Key, n.Channel, n.Payload, n.CreatedMS, n.NextMS)
+		b.Queue(`INSERT INTO notifications (key, channel, payload, created_ms, next_ms, state, attempts, last_status, last_error, finished_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (key) DO NOTHING`, n.Key, n.Channel, n.Payload, n.CreatedMS, n.NextMS, storage.EnqueuedState(n), n.Attempts, n.LastStatus, n.LastError, n.FinishedMS)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 	if err := s.observe(err); err != nil {

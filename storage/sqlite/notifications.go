@@ -19,8 +19,9 @@ func (s *Store) EnqueueNotifications(ctx context.Context, ns []storage.Notificat
 	defer func() { _ = tx.Rollback() }()
 	for _, n := range ns {
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO notifications (key, channel, payload, created_ms, next_ms) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (key) DO NOTHING`, n.Key, n.Channel, n.Payload, n.CreatedMS, n.NextMS); err != nil {
+			INSERT INTO notifications (key, channel, payload, created_ms, next_ms, state, attempts, last_status, last_error, finished_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`, n.Key, n.Channel, n.Payload, n.CreatedMS, n.NextMS, storage.EnqueuedState(n), n.Attempts, n.LastStatus, n.LastError, n.FinishedMS); err != nil {
 			return fmt.Errorf("sqlite: enqueue notifications: %w", s.observe(err))
 		}
 	}

@@ -88,4 +88,27 @@ func testNotifications(t *testing.T, open Opener) {
 	if list, _ := s.ListNotifications(ctx, 10); len(list) != 1 || list[0].State != storage.NotificationPending {
 		t.Fatalf("after pruning by age: %+v", list)
 	}
+	// The spool's replay enqueues what it delivered (or failed) as
+	// finished: on the log, never claimed.
+	done := storage.Notification{Key: "spooled", Channel: "webhook-ab12", Payload: "{}", CreatedMS: 200_000, NextMS: 200_000,
+		State: storage.NotificationDelivered, Attempts: 3, LastStatus: 204, FinishedMS: 210_000}
+	failed := storage.Notification{Key: "spooled-failed", Channel: "webhook-ab12", Payload: "{}", CreatedMS: 200_000, NextMS: 200_000,
+		State: storage.NotificationFailed, Attempts: 9, LastStatus: 500, LastError: "the receiver answered 500", FinishedMS: 220_000}
+	if err := s.EnqueueNotifications(ctx, []storage.Notification{done, failed}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ClaimNotifications(ctx, 300_000, 30_000, 10); len(got) != 1 || got[0].Key == "spooled" || got[0].Key == "spooled-failed" {
+		t.Fatalf("claimed %+v, want only the pending one from before", got)
+	}
+	byKey := map[string]storage.Notification{}
+	list, _ = s.ListNotifications(ctx, 10)
+	for _, x := range list {
+		byKey[x.Key] = x
+	}
+	if d := byKey["spooled"]; d.State != storage.NotificationDelivered || d.Attempts != 3 || d.LastStatus != 204 || d.FinishedMS != 210_000 {
+		t.Errorf("a delivered one enqueued: %+v", d)
+	}
+	if f := byKey["spooled-failed"]; f.State != storage.NotificationFailed || f.LastError != "the receiver answered 500" || f.FinishedMS != 220_000 {
+		t.Errorf("a failed one enqueued: %+v", f)
+	}
 }
