@@ -38,6 +38,9 @@ func TestFleetTakeover(t *testing.T) {
 		t.Skip("waits for a 5-minute boundary; not in -short")
 	}
 	postgrestest.URL(t) // skips (or fails in CI) without the server
+	// Beside the alert cases, which also mostly wait: one after the other
+	// they took the package past go test's 10-minute limit.
+	t.Parallel()
 	// The boundary leaves a minute to start both, register and pick the
 	// holder before the signal at 40 s before it.
 	boundary := time.Now().Add(80 * time.Second).Truncate(5 * time.Minute).Add(5 * time.Minute)

@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vitalsdev/vitals/handlers"
 	"github.com/vitalsdev/vitals/history"
+	"github.com/vitalsdev/vitals/history/historytest"
 	"github.com/vitalsdev/vitals/storage"
 )
 
@@ -22,71 +22,8 @@ import (
 // watermarks just behind now, as the Roller leaves them.
 func seedFullHistory(tb testing.TB, st storage.Store, instance string, series []string, now time.Time) {
 	tb.Helper()
-	ctx := tb.Context()
-	var enc history.Encoder
-	type tierSpan struct {
-		tier         int
-		step, period time.Duration
-		span         time.Duration
-		count        int64
-	}
-	var chunks []storage.HistoryChunk
-	flush := func() {
-		if err := st.PutHistoryChunks(ctx, chunks); err != nil {
-			tb.Fatal(err)
-		}
-		chunks = chunks[:0]
-	}
-	for _, ts := range []tierSpan{
-		{0, 30 * time.Second, time.Hour, 48 * time.Hour, 1},
-		{1, 5 * time.Minute, 24 * time.Hour, 30 * 24 * time.Hour, 10},
-		{2, time.Hour, 7 * 24 * time.Hour, 365 * 24 * time.Hour, 120},
-	} {
-		end := now.Truncate(ts.step)
-		for _, name := range series {
-			var pts []history.Point
-			for at := end.Add(-ts.span); at.Before(end); at = at.Add(ts.step) {
-				k := float64(at.Unix() / 30)
-				v := math.Round((50+30*math.Sin(k/500))*100) / 100
-				p := history.Point{T: at.UnixMilli(), Min: v, Max: v, Sum: v, Count: 1}
-				if ts.count > 1 {
-					p = history.Point{T: at.UnixMilli(), Min: v - 5, Max: v + 5, Sum: math.Round(v*float64(ts.count)*100) / 100, Count: ts.count}
-				}
-				if len(pts) > 0 && at.Truncate(ts.period) != time.UnixMilli(pts[0].T).Truncate(ts.period) {
-					data, err := enc.Encode(pts)
-					if err != nil {
-						tb.Fatal(err)
-					}
-					start := time.UnixMilli(pts[0].T).Truncate(ts.period).UnixMilli()
-					if ts.tier == 0 {
-						start = pts[0].T
-					}
-					chunks = append(chunks, storage.HistoryChunk{Instance: instance, Tier: ts.tier, Series: name,
-						StartMS: start, EndMS: pts[len(pts)-1].T, Points: len(pts), Data: data})
-					pts = pts[:0]
-				}
-				pts = append(pts, p)
-			}
-			if len(pts) > 0 {
-				data, _ := enc.Encode(pts)
-				start := time.UnixMilli(pts[0].T).Truncate(ts.period).UnixMilli()
-				if ts.tier == 0 {
-					start = pts[0].T
-				}
-				chunks = append(chunks, storage.HistoryChunk{Instance: instance, Tier: ts.tier, Series: name,
-					StartMS: start, EndMS: pts[len(pts)-1].T, Points: len(pts), Data: data})
-			}
-			flush()
-		}
-	}
-	nowMS := now.UnixMilli()
-	if ok, err := st.AcquireLease(ctx, history.LeaseName, "bench", nowMS, 60_000); err != nil || !ok {
-		tb.Fatalf("lease: %v %v", ok, err)
-	}
-	for tier, until := range map[int]time.Time{1: now.Truncate(5 * time.Minute).Add(-5 * time.Minute), 2: now.Truncate(time.Hour).Add(-time.Hour)} {
-		if err := st.CommitRollup(ctx, history.LeaseName, "bench", nowMS, tier, until.UnixMilli(), nil); err != nil {
-			tb.Fatal(err)
-		}
+	if err := historytest.SeedYear(tb.Context(), st, instance, series, now); err != nil {
+		tb.Fatal(err)
 	}
 }
 

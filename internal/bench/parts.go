@@ -22,8 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vitalsdev/vitals/history"
-	"github.com/vitalsdev/vitals/storage"
+	"github.com/vitalsdev/vitals/history/historytest"
 	"github.com/vitalsdev/vitals/storage/sqlite"
 )
 
@@ -397,70 +396,7 @@ func seedYear(ctx context.Context, path string) error {
 		return err
 	}
 	defer st.Close()
-	return putYear(ctx, st, "bench", time.Now())
-}
-
-func putYear(ctx context.Context, st storage.HistoryStore, inst string, now time.Time) error {
-	var enc history.Encoder
-	for _, ts := range []struct {
-		tier               int
-		step, period, span time.Duration
-		count              int64
-	}{
-		{0, 30 * time.Second, time.Hour, 48 * time.Hour, 1},
-		{1, 5 * time.Minute, 24 * time.Hour, 30 * 24 * time.Hour, 10},
-		{2, time.Hour, 7 * 24 * time.Hour, 365 * 24 * time.Hour, 120},
-	} {
-		end := now.Truncate(ts.step)
-		for _, series := range []string{"cpu.percent", "memory.percent"} {
-			var chunks []storage.HistoryChunk
-			var pts []history.Point
-			emit := func() error {
-				data, err := enc.Encode(pts)
-				if err != nil {
-					return err
-				}
-				start := time.UnixMilli(pts[0].T).Truncate(ts.period).UnixMilli()
-				if ts.tier == 0 {
-					start = pts[0].T
-				}
-				chunks = append(chunks, storage.HistoryChunk{Instance: inst, Tier: ts.tier, Series: series,
-					StartMS: start, EndMS: pts[len(pts)-1].T, Points: len(pts), Data: data})
-				pts = pts[:0]
-				return nil
-			}
-			for at := end.Add(-ts.span); at.Before(end); at = at.Add(ts.step) {
-				v := math.Round((50+30*math.Sin(float64(at.Unix()/30)/500))*100) / 100
-				p := history.Point{T: at.UnixMilli(), Min: v - 5, Max: v + 5, Sum: v * float64(ts.count), Count: ts.count}
-				if len(pts) > 0 && at.Truncate(ts.period) != time.UnixMilli(pts[0].T).Truncate(ts.period) {
-					if err := emit(); err != nil {
-						return err
-					}
-				}
-				pts = append(pts, p)
-			}
-			if len(pts) > 0 {
-				if err := emit(); err != nil {
-					return err
-				}
-			}
-			if err := st.PutHistoryChunks(ctx, chunks); err != nil {
-				return err
-			}
-		}
-	}
-	// The roll-ups' watermarks just behind now, as the Roller leaves them,
-	// so that the instance's first roll-up does not redo the year.
-	nowMS := now.UnixMilli()
-	if ok, err := st.AcquireLease(ctx, history.LeaseName, "bench", nowMS, 1); err != nil || !ok {
-		return fmt.Errorf("history lease: %v %v", ok, err)
-	}
-	for tier, until := range map[int]time.Time{1: now.Truncate(5 * time.Minute).Add(-5 * time.Minute), 2: now.Truncate(time.Hour).Add(-time.Hour)} {
-		if err := st.CommitRollup(ctx, history.LeaseName, "bench", nowMS, tier, until.UnixMilli(), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return historytest.SeedYear(ctx, st, "bench", []string{"cpu.percent", "memory.percent"}, time.Now())
 }
 
 const oneEvent = `{"type":"bench.event","message":"A benchmark event","user_email":"anna@example.com","details":{"plan":"free","i":1}}`
