@@ -16,6 +16,7 @@ import (
 // store after the crash, and, restarted on the same store, vitals takes the
 // clients' retries (same idempotency keys) without storing any twice.
 func TestKill9DuringIngest(t *testing.T) {
+	serial(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			env := baseEnv(t)
@@ -50,6 +51,7 @@ func TestKill9DuringIngest(t *testing.T) {
 // VITALS_SHUTDOWN_TIMEOUT plus one second, and every event answered 2xx is
 // stored.
 func TestSIGTERMDuringIngest(t *testing.T) {
+	serial(t)
 	const shutdownTimeout = 3 * time.Second
 	for _, c := range []struct {
 		name string
@@ -106,6 +108,7 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 // 200 soon after it is back, ingest resumes by itself, and the clients'
 // retries store every event exactly once.
 func TestPostgresOutageDuringIngest(t *testing.T) {
+	serial(t)
 	for _, mode := range []string{"stopped", "hung"} {
 		t.Run(mode, func(t *testing.T) {
 			pg := startPostgres(t)
@@ -158,6 +161,7 @@ func TestPostgresOutageDuringIngest(t *testing.T) {
 // vitals started while PostgreSQL is down, for 45 s: it serves (503s), and
 // its first 2xx comes within 2 s of PostgreSQL accepting connections again.
 func TestStartWhilePostgresDown(t *testing.T) {
+	serial(t)
 	const outage = 45 * time.Second
 	pg := startPostgres(t)
 	pg.stop()
@@ -191,6 +195,7 @@ func TestStartWhilePostgresDown(t *testing.T) {
 // Redis stopped and hung: a warning, never a failure. /health stays 200
 // and answers within its budget, and ingest goes on.
 func TestRedisOutage(t *testing.T) {
+	serial(t)
 	for _, mode := range []string{"stopped", "hung"} {
 		t.Run(mode, func(t *testing.T) {
 			r := startRedis(t)
@@ -233,6 +238,7 @@ func TestRedisOutage(t *testing.T) {
 // writes failing and 200 within 2 s of space returning, and writing
 // resumes with no restart.
 func TestFullSQLiteVolume(t *testing.T) {
+	serial(t)
 	dir := t.TempDir()
 	if os.Geteuid() != 0 {
 		need(t, "root", "mounting a tmpfs needs root")
@@ -346,6 +352,7 @@ func within(base string, want int, limit time.Duration) (time.Duration, bool) {
 // retention off and on: every event answered 2xx is stored once and, with
 // retention on, none of the newest VITALS_EVENTS_KEEP is deleted.
 func TestConcurrentWriters(t *testing.T) {
+	serial(t)
 	for _, keep := range []int{0, 200} {
 		name := "retention_off"
 		if keep > 0 {

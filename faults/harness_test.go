@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -39,6 +40,15 @@ const ingestToken = "ingest-token-for-the-fault-suite"
 var binary string
 
 func TestMain(m *testing.M) {
+	// The cases mostly wait (for outages, boundaries, retries), so they
+	// run side by side beyond go test's default of one per core; the
+	// outage cases still take turns (serial). -parallel, when given, wins.
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", "16")
+	}
 	dir, err := os.MkdirTemp("", "vitals-faults-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +65,21 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// serialMu keeps the outage cases one at a time: each loads the two cores
+// with its writers and times its outages, and they have run one after the
+// other since they were written.
+var serialMu sync.Mutex
+
+// serial runs t beside the cases that mostly wait (the fleet's takeover
+// at a 5-minute boundary, the alerts' receivers and restarts), yet one
+// outage case at a time. Run one after the other, all of them took the
+// package past go test's 10-minute limit.
+func serial(t *testing.T) {
+	t.Parallel()
+	serialMu.Lock()
+	t.Cleanup(serialMu.Unlock)
 }
 
 // need skips when a tool is missing, and fails under CI=true, where every

@@ -19,6 +19,7 @@ import (
 // keeps the sessions it signed: the session key and the password hash are
 // copied to the data directory (0600) once read from the store.
 func TestSignInDuringOutage(t *testing.T) {
+	serial(t)
 	pg := startPostgres(t)
 	env := baseEnv(t)
 	delete(env, "VITALS_ADMIN_PASSWORD") // the stored password, as in production
@@ -135,6 +136,7 @@ func (b *adminBrowser) get(t *testing.T, path string) int {
 // password and every session signed before it stop working within a
 // sample interval or two, with no restart, and the new password signs in.
 func TestPasswordChangeEndsSessions(t *testing.T) {
+	serial(t)
 	env := baseEnv(t)
 	delete(env, "VITALS_ADMIN_PASSWORD")
 	setPassword(t, env, "the-first-password")
