@@ -653,10 +653,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		p := tab{t: t, ctx: browserCtx}
 		eval[bool](p, `window.vitalsTestMarker = true`)
 		pg.stop(t)
-		// The reason is the card's own visible text, not a tooltip.
+		// The reason is the card's own visible text, not a tooltip. The
+		// class too: htmx keeps a swapped element's old class for its settle
+		// delay (20 ms), so data-state says down a moment before the colour.
 		p.wait("down on the database cards", `["card-db-connections", "card-db-latency"].every(id => {
 			const c = document.getElementById(id), r = c && c.querySelector(".reason");
-			return c.dataset.state === "down" && r && r.offsetParent !== null && r.textContent.trim() !== "";
+			return c.dataset.state === "down" && c.classList.contains("s-down") && r && r.offsetParent !== null && r.textContent.trim() !== "";
 		})`, 20*time.Second)
 		if c := eval[string](p, `getComputedStyle(document.getElementById("card-db-latency")).borderLeftColor`); c == eval[string](p, `getComputedStyle(document.getElementById("card-cpu")).borderLeftColor`) && eval[string](p, `document.getElementById("card-cpu").dataset.state`) == "ok" {
 			t.Errorf("a down card has an ok card's colour %s", c)
