@@ -196,6 +196,34 @@ const headerRows = `(() => {
 	return rows;
 })()`
 
+// startBrowser starts Debian's Chromium headless for one test, stopped
+// when the test ends.
+func startBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		// This machine's network is closed: Chromium must not try to reach
+		// anything but the server under test.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.Flag("accept-lang", "en-US,en"),
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(browserCtx); err != nil { // starts the browser, without a deadline
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browserCtx
+}
+
 // clickAllMore presses "Load more" until the feed has no more to load.
 const clickAllMore = `(() => {
 	const m = document.getElementById("more");
@@ -274,27 +302,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
-	allocCtx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		// This machine's network is closed: Chromium must not try to reach
-		// anything but the server under test.
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.Flag("accept-lang", "en-US,en"),
-		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancel()
-	browserCtx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(browserCtx); err != nil { // starts the browser, without a deadline
-		t.Fatalf("start chromium: %v", err)
-	}
+	browserCtx := startBrowser(t, chromium)
 	var console consoleLog
 	console.collect(browserCtx)
 	p := tab{t: t, ctx: browserCtx}
