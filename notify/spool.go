@@ -223,9 +223,6 @@ func (s *Spool) Replay(ctx context.Context, st ReplayStore) error {
 	}
 	left := false
 	for _, r := range s.recs {
-		if _, err := st.InsertEvents(ctx, []storage.NewEvent{*r.Event}); err != nil {
-			return err
-		}
 		var ns []storage.Notification
 		for _, n := range r.Notes {
 			if s.inflight[n.Key] {
@@ -241,10 +238,16 @@ func (s *Spool) Replay(ctx context.Context, st ReplayStore) error {
 			}
 			ns = append(ns, out)
 		}
+		// The notifications before the event, as the engine writes them:
+		// each goes under its own key, so a replay cut short stores
+		// neither twice, and a stored event means its outbox rows are in.
 		if len(ns) > 0 {
 			if err := st.EnqueueNotifications(ctx, ns); err != nil {
 				return err
 			}
+		}
+		if _, err := st.InsertEvents(ctx, []storage.NewEvent{*r.Event}); err != nil {
+			return err
 		}
 		for _, n := range ns {
 			s.replayed[n.Key] = true
